@@ -1,0 +1,49 @@
+//! The `vault-kriptomat` binary: parse, validate, run, exit.
+
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use std::process::ExitCode;
+use vault_kriptomat::cli::{Cli, Command};
+use vault_kriptomat::clock::Clock;
+use vault_kriptomat::config::Config;
+use vault_kriptomat::error::{Error, EXIT_USAGE};
+use vault_kriptomat::{logging, refresh};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version print to stdout and succeed.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    logging::init(cli.verbose);
+    match run(&cli) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("vault-kriptomat: error: {error}");
+            error.exit_status()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<String, Error> {
+    let Command::Refresh(args) = &cli.command;
+    let config = Config::from_cli(cli, args)?;
+    let clock = Clock::from_env()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid("runtime", e.to_string(), "a working Tokio runtime"))?;
+    let outcome = runtime.block_on(refresh::run(&config, &clock))?;
+    Ok(outcome.summary())
+}
