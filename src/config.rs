@@ -275,8 +275,9 @@ fn parse_base_url(text: &str, name: &str, allow_path: bool) -> Result<Url, Error
     } else {
         "an http or https URL such as https://vault.example.com:8200, with no path"
     };
+    // The text is not echoed: a mistyped URL may carry credentials.
     let mut url = Url::parse(text.trim())
-        .map_err(|e| Error::invalid(name, format!("`{}` is not a URL ({e})", text.trim()), form))?;
+        .map_err(|e| Error::invalid(name, format!("not a valid URL ({e})"), form))?;
     let problem = if !matches!(url.scheme(), "http" | "https") {
         Some(format!("scheme `{}` is not supported", url.scheme()))
     } else if url.host_str().is_none_or(str::is_empty) {

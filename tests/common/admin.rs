@@ -43,7 +43,10 @@ impl VaultAdmin {
 
     fn expect_ok(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
         let (status, answer) = self.send(method, path, body);
-        assert!((200..300).contains(&status), "{method} {path} answered {status}: {answer:?}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} answered {status}: {answer:?}"
+        );
         answer
     }
 
@@ -66,7 +69,11 @@ impl VaultAdmin {
 
     /// Writes a secret (a new version on KV v2).
     pub fn put(&self, mount: &str, path: &str, version: u8, data: Value) {
-        let body = if version == 2 { json!({ "data": data }) } else { data };
+        let body = if version == 2 {
+            json!({ "data": data })
+        } else {
+            data
+        };
         self.expect_ok("POST", &Self::data_path(mount, path, version), Some(body));
     }
 
@@ -77,7 +84,11 @@ impl VaultAdmin {
             return None;
         }
         let body = body?;
-        let data = if version == 2 { body.pointer("/data/data")? } else { body.get("data")? };
+        let data = if version == 2 {
+            body.pointer("/data/data")?
+        } else {
+            body.get("data")?
+        };
         Some(data.clone())
     }
 
@@ -100,11 +111,22 @@ impl VaultAdmin {
 
     /// Creates a policy and a token that has only it (and `default`).
     pub fn token_with_policy(&self, name: &str, hcl: &str) -> String {
-        self.expect_ok("PUT", &format!("sys/policies/acl/{name}"), Some(json!({"policy": hcl})));
+        self.expect_ok(
+            "PUT",
+            &format!("sys/policies/acl/{name}"),
+            Some(json!({"policy": hcl})),
+        );
         let answer = self
-            .expect_ok("POST", "auth/token/create", Some(json!({"policies": [name], "ttl": "10m"})))
+            .expect_ok(
+                "POST",
+                "auth/token/create",
+                Some(json!({"policies": [name], "ttl": "10m"})),
+            )
             .expect("token create returns JSON");
-        answer["auth"]["client_token"].as_str().expect("client_token").to_owned()
+        answer["auth"]["client_token"]
+            .as_str()
+            .expect("client_token")
+            .to_owned()
     }
 
     pub fn delete_policy(&self, name: &str) {

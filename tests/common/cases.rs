@@ -7,16 +7,20 @@
 //! what Vault holds afterwards.
 
 use super::admin::VaultAdmin;
-use super::{seed_bytes, Run, Scenario, CLIENT_ID, EMAIL, RFC_SEED, SEED};
+use super::{seed_bytes, Run, Scenario, CLIENT_ID, EMAIL, MAX_VERBOSITY, RFC_SEED, SEED};
 use kriptomat_testkit::kriptomat::{Algorithm, ExpiresInFormat, ScriptedResponse};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 
 /// A named end-to-end case.
 pub type Case = (&'static str, fn(&VaultAdmin));
 
 /// Every case, in a table.
 pub const CASES: &[Case] = &[
-    ("kv2 refresh writes token fields", kv2_refresh_writes_token_fields),
+    (
+        "kv2 refresh writes token fields",
+        kv2_refresh_writes_token_fields,
+    ),
     ("kv1 refresh writes ttl lease", kv1_refresh_writes_ttl_lease),
     ("nested kv2 mount", nested_kv2_mount),
     ("nested kv1 mount", nested_kv1_mount),
@@ -53,14 +57,31 @@ pub fn run_all(admin: &VaultAdmin) {
 }
 
 fn assert_success(scenario: &Scenario, run: &Run) {
-    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
     scenario.assert_quiet_about_secrets(run);
 }
 
 fn assert_failure(scenario: &Scenario, run: &Run, code: i32, needle: &str) {
     assert_eq!(run.code, code, "stderr: {}", run.stderr);
-    assert!(run.stderr.contains(needle), "stderr lacks {needle:?}: {}", run.stderr);
-    assert_eq!(run.stderr.lines().count(), 1, "one stderr line expected: {}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("vault-kriptomat: error: "),
+        "{}",
+        run.stderr
+    );
+    assert!(last.contains(needle), "error line lacks {needle:?}: {last}");
+    if !MAX_VERBOSITY.load(Ordering::SeqCst) {
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "one stderr line expected: {}",
+            run.stderr
+        );
+    }
     scenario.assert_quiet_about_secrets(run);
 }
 
@@ -78,8 +99,16 @@ fn check_token(scenario: &Scenario, expires_in: u64) -> Value {
     assert_eq!(stored["access_token"], issued[0].as_str());
     assert_eq!(stored["token_type"], "Bearer");
     assert_eq!(stored["expires_in"], expires_in);
-    let issued_at = time::OffsetDateTime::parse(stored["issued_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
-    let expires_at = time::OffsetDateTime::parse(stored["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let issued_at = time::OffsetDateTime::parse(
+        stored["issued_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires_at = time::OffsetDateTime::parse(
+        stored["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     assert_eq!((expires_at - issued_at).whole_seconds(), expires_in as i64);
     assert!(stored["expires_at"].as_str().unwrap().ends_with('Z'));
     stored
@@ -114,7 +143,10 @@ fn kv1_refresh_writes_ttl_lease(admin: &VaultAdmin) {
     assert_success(&scenario, &run);
     let stored = check_token(&scenario, 3600);
     assert_eq!(stored["ttl"], "300s");
-    assert_eq!(admin.lease_duration(&scenario.mount, &scenario.token), Some(300));
+    assert_eq!(
+        admin.lease_duration(&scenario.mount, &scenario.token),
+        Some(300)
+    );
 }
 
 fn nested_kv2_mount(admin: &VaultAdmin) {
@@ -132,8 +164,17 @@ fn nested_kv1_mount(admin: &VaultAdmin) {
 }
 
 fn seed_forms(admin: &VaultAdmin) {
-    let spaced: String = SEED.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ");
-    let forms = [SEED.to_lowercase(), format!("{spaced}\n"), format!("{}\n{}", &SEED[..16], &SEED[16..])];
+    let spaced: String = SEED
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let forms = [
+        SEED.to_lowercase(),
+        format!("{spaced}\n"),
+        format!("{}\n{}", &SEED[..16], &SEED[16..]),
+    ];
     for form in forms {
         let scenario = Scenario::new(admin, 2, false);
         let mut credentials = scenario.default_credentials();
@@ -144,7 +185,11 @@ fn seed_forms(admin: &VaultAdmin) {
         assert_eq!(scenario.sim.logins_succeeded(), 1, "{form:?}");
     }
     // A 26-character seed of 128 bits, padded and not, in both cases.
-    for form in ["GEZDGNBVGY3TQOJQGEZDGNBVGY======", "GEZDGNBVGY3TQOJQGEZDGNBVGY", "gezdgnbvgy3tqojqgezdgnbvgy"] {
+    for form in [
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY======",
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY",
+        "gezdgnbvgy3tqojqgezdgnbvgy",
+    ] {
         let scenario = Scenario::new(admin, 2, false);
         let mut account = scenario.account.clone();
         account.seed = seed_bytes("GEZDGNBVGY3TQOJQGEZDGNBVGY");
@@ -160,7 +205,12 @@ fn seed_forms(admin: &VaultAdmin) {
 
 fn otpauth_uri_parameters(admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
-    let account = scenario.account.clone().with_digits(8).with_period(60).with_algorithm(Algorithm::Sha256);
+    let account = scenario
+        .account
+        .clone()
+        .with_digits(8)
+        .with_period(60)
+        .with_algorithm(Algorithm::Sha256);
     scenario.sim.add_account(account);
     let uri = format!(
         "otpauth://totp/TeamA:ops%40example.test?secret={}&issuer=OtherCo&digits=8&period=60&algorithm=SHA256",
@@ -171,7 +221,13 @@ fn otpauth_uri_parameters(admin: &VaultAdmin) {
     scenario.put_credentials(credentials);
     let run = scenario.run(&[]);
     assert_success(&scenario, &run);
-    assert_eq!(single_login(&scenario)["security_code"].as_str().unwrap().len(), 8);
+    assert_eq!(
+        single_login(&scenario)["security_code"]
+            .as_str()
+            .unwrap()
+            .len(),
+        8
+    );
 }
 
 /// Stores the RFC 6238 seed and puts both clocks at `start`.
@@ -245,7 +301,8 @@ fn session_ttl_requested(admin: &VaultAdmin) {
 fn other_keys_kept(admin: &VaultAdmin) {
     for version in [1, 2] {
         let scenario = Scenario::new(admin, version, false);
-        scenario.put_token(json!({"owner": "team-a", "note": {"nested": true}, "access_token": "old"}));
+        scenario
+            .put_token(json!({"owner": "team-a", "note": {"nested": true}, "access_token": "old"}));
         let run = scenario.run(&[]);
         assert_success(&scenario, &run);
         let stored = check_token(&scenario, 3600);
@@ -267,7 +324,10 @@ fn soft_deleted_token_version(admin: &VaultAdmin) {
 
 fn future(seconds: i64) -> String {
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
-    at.replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+    at.replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 fn fresh_token_skipped(admin: &VaultAdmin) {
@@ -299,7 +359,13 @@ fn missing_fields_exit_65(admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
     scenario.put_token(json!({"access_token": "previous"}));
     let before = scenario.stored_token();
-    for field in ["email", "password", "client_id", "client_secret", "totp_secret"] {
+    for field in [
+        "email",
+        "password",
+        "client_id",
+        "client_secret",
+        "totp_secret",
+    ] {
         for replacement in [None, Some(json!("")), Some(json!("  "))] {
             let mut credentials = scenario.default_credentials();
             match &replacement {
@@ -311,7 +377,12 @@ fn missing_fields_exit_65(admin: &VaultAdmin) {
             scenario.put_credentials(credentials);
             let run = scenario.run(&[]);
             assert_failure(&scenario, &run, 65, &format!("field `{field}`"));
-            assert!(run.stderr.contains(&format!("{}/{}", scenario.mount, scenario.credentials)), "{}", run.stderr);
+            assert!(
+                run.stderr
+                    .contains(&format!("{}/{}", scenario.mount, scenario.credentials)),
+                "{}",
+                run.stderr
+            );
         }
     }
     assert_eq!(scenario.sim.logins_attempted(), 0);
@@ -322,7 +393,11 @@ fn malformed_fields_exit_65(admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
     let cases = [
         ("totp_secret", json!("GEZDGNBVGY3TQOJ1"), "position 16"),
-        ("totp_secret", json!("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ"), "totp"),
+        (
+            "totp_secret",
+            json!("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ"),
+            "totp",
+        ),
         ("client_id", json!("12ab"), "client_id"),
         ("client_id", json!(12.5), "client_id"),
         ("password", json!(12345), "must be a string"),
@@ -355,13 +430,21 @@ fn rejected_keeps_token(admin: &VaultAdmin, response: ScriptedResponse, needle: 
     scenario.sim.push_response(response);
     let run = scenario.run(&[]);
     assert_failure(&scenario, &run, 77, needle);
-    assert!(run.stderr.contains("/api/v1/partners/auth/login"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/api/v1/partners/auth/login"),
+        "{}",
+        run.stderr
+    );
     assert_untouched(&scenario, &before);
     assert_eq!(admin.current_version(&scenario.mount, &scenario.token), 1);
 }
 
 fn api_401_keeps_token(admin: &VaultAdmin) {
-    rejected_keeps_token(admin, ScriptedResponse::json(401, json!({"message": "Invalid credentials."})), "HTTP 401: Invalid credentials.");
+    rejected_keeps_token(
+        admin,
+        ScriptedResponse::json(401, json!({"message": "Invalid credentials."})),
+        "HTTP 401: Invalid credentials.",
+    );
 }
 
 fn api_422_keeps_token(admin: &VaultAdmin) {
@@ -371,10 +454,22 @@ fn api_422_keeps_token(admin: &VaultAdmin) {
 
 fn api_5xx_and_html_exit_69(admin: &VaultAdmin) {
     let responses = [
-        (ScriptedResponse::json(500, json!({"message": "Server Error"})), "HTTP 500: Server Error"),
-        (ScriptedResponse::html(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"), "HTTP 502"),
-        (ScriptedResponse::text(200, "<html>maintenance</html>"), "not JSON"),
-        (ScriptedResponse::json(200, json!({"access_token": 123})), "access_token"),
+        (
+            ScriptedResponse::json(500, json!({"message": "Server Error"})),
+            "HTTP 500: Server Error",
+        ),
+        (
+            ScriptedResponse::html(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+            "HTTP 502",
+        ),
+        (
+            ScriptedResponse::text(200, "<html>maintenance</html>"),
+            "not JSON",
+        ),
+        (
+            ScriptedResponse::json(200, json!({"access_token": 123})),
+            "access_token",
+        ),
     ];
     for (response, needle) in responses {
         let scenario = Scenario::new(admin, 2, false);
@@ -391,7 +486,10 @@ fn api_5xx_and_html_exit_69(admin: &VaultAdmin) {
 fn vault_policy_denied_exit_77(admin: &VaultAdmin) {
     let mut scenario = Scenario::new(admin, 2, false);
     let name = format!("{}-token-only", scenario.mount);
-    let policy = format!("path \"{}/data/{}\" {{ capabilities = [\"read\", \"create\", \"update\"] }}\n", scenario.mount, scenario.token);
+    let policy = format!(
+        "path \"{}/data/{}\" {{ capabilities = [\"read\", \"create\", \"update\"] }}\n",
+        scenario.mount, scenario.token
+    );
     let token = admin.token_with_policy(&name, &policy);
     scenario.set_env("VAULT_TOKEN", &token);
     let run = scenario.run(&[]);

@@ -4,13 +4,18 @@
 
 pub mod admin;
 pub mod cases;
+pub mod fake_cases;
 
 use admin::VaultAdmin;
 use kriptomat_testkit::clock::{TestClock, CLOCK_ENV};
 use kriptomat_testkit::kriptomat::{Account, Simulator};
 use serde_json::{json, Value};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// When set, every run of the binary uses the highest verbosity: `-vvv`
+/// and `RUST_LOG=trace`. The sentinel-secret test binary sets it.
+pub static MAX_VERBOSITY: AtomicBool = AtomicBool::new(false);
 
 /// Sentinel secrets: no output of the binary may contain any of them.
 pub const EMAIL: &str = "ops-sentinel@partner.example";
@@ -27,7 +32,9 @@ pub const RFC_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 /// Decodes a base32 seed as the tool does.
 pub fn seed_bytes(seed: &str) -> Vec<u8> {
-    vault_kriptomat::totp::decode_base32(seed).expect("valid seed").to_vec()
+    vault_kriptomat::totp::decode_base32(seed)
+        .expect("valid seed")
+        .to_vec()
 }
 
 /// The output of one run of the binary.
@@ -48,7 +55,11 @@ impl Run {
         let output = self.output();
         for secret in secrets {
             assert!(!secret.is_empty());
-            assert!(!output.contains(secret), "output contains a secret ({}...):\n{output}", &secret[..4.min(secret.len())]);
+            assert!(
+                !output.contains(secret),
+                "output contains a secret ({}...):\n{output}",
+                &secret[..4.min(secret.len())]
+            );
         }
     }
 }
@@ -56,13 +67,16 @@ impl Run {
 /// Runs the binary with exactly the given environment (plus a private HOME).
 pub fn run_binary(env: &[(String, String)], args: &[&str]) -> Run {
     let home = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_vault-kriptomat"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vault-kriptomat"));
+    command
         .env_clear()
         .env("HOME", home.path())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(args)
-        .output()
-        .expect("binary runs");
+        .args(args);
+    if MAX_VERBOSITY.load(Ordering::SeqCst) {
+        command.env("RUST_LOG", "trace").arg("-vvv");
+    }
+    let output = command.output().expect("binary runs");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -93,12 +107,19 @@ impl<'a> Scenario<'a> {
     }
 
     /// As [`Scenario::new`], with the binary and simulator clocks at `start`.
-    pub fn with_clock(admin: &'a VaultAdmin, version: u8, nested: bool, start: Option<u64>) -> Scenario<'a> {
+    pub fn with_clock(
+        admin: &'a VaultAdmin,
+        version: u8,
+        nested: bool,
+        start: Option<u64>,
+    ) -> Scenario<'a> {
         let n = NEXT_MOUNT.fetch_add(1, Ordering::SeqCst);
         let top = format!("kconf-{}-{n}", std::process::id());
         let mount = if nested { format!("{top}/nested") } else { top };
         admin.mount_kv(&mount, version);
-        let clock = start.map(TestClock::starting_at).unwrap_or(TestClock::system());
+        let clock = start
+            .map(TestClock::starting_at)
+            .unwrap_or(TestClock::system());
         let sim = Simulator::start(clock);
         let account = Account::new(EMAIL, PASSWORD, CLIENT_ID, CLIENT_SECRET, seed_bytes(SEED));
         sim.add_account(account.clone());
@@ -117,8 +138,14 @@ impl<'a> Scenario<'a> {
             ("VAULT_ADDR".to_owned(), admin.addr.clone()),
             ("VAULT_TOKEN".to_owned(), admin.token.clone()),
             ("KRIPTOMAT_API_URL".to_owned(), scenario.sim.url()),
-            ("KRIPTOMAT_CREDENTIALS_PATH".to_owned(), format!("{}/{}", scenario.mount, scenario.credentials)),
-            ("KRIPTOMAT_TOKEN_PATH".to_owned(), format!("{}/{}", scenario.mount, scenario.token)),
+            (
+                "KRIPTOMAT_CREDENTIALS_PATH".to_owned(),
+                format!("{}/{}", scenario.mount, scenario.credentials),
+            ),
+            (
+                "KRIPTOMAT_TOKEN_PATH".to_owned(),
+                format!("{}/{}", scenario.mount, scenario.token),
+            ),
         ];
         if let Some(start) = start {
             scenario.set_env(CLOCK_ENV, &start.to_string());
@@ -137,7 +164,8 @@ impl<'a> Scenario<'a> {
     }
 
     pub fn put_credentials(&self, data: Value) {
-        self.admin.put(&self.mount, &self.credentials, self.version, data);
+        self.admin
+            .put(&self.mount, &self.credentials, self.version, data);
     }
 
     pub fn put_token(&self, data: Value) {
@@ -162,9 +190,33 @@ impl<'a> Scenario<'a> {
 
     /// Every secret of this scenario, including tokens the API issued.
     pub fn secrets(&self) -> Vec<String> {
-        let mut secrets = vec![EMAIL.to_owned(), PASSWORD.to_owned(), CLIENT_SECRET.to_owned(), SEED.to_owned(), self.admin.token.clone()];
+        let mut secrets = vec![
+            EMAIL.to_owned(),
+            PASSWORD.to_owned(),
+            CLIENT_SECRET.to_owned(),
+            SEED.to_owned(),
+            self.admin.token.clone(),
+        ];
         secrets.extend(self.sim.issued_tokens());
+        if let Some((_, token)) = self.env.iter().find(|(k, _)| k == "VAULT_TOKEN") {
+            secrets.push(token.clone());
+        }
         secrets
+    }
+
+    /// Returns the TOTP codes the simulator received.
+    pub fn codes_sent(&self) -> Vec<String> {
+        self.sim
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                r.json
+                    .as_ref()?
+                    .get("security_code")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 
     /// Asserts the run printed none of the scenario's secrets.
@@ -172,6 +224,13 @@ impl<'a> Scenario<'a> {
         let secrets = self.secrets();
         let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
         run.assert_no_secret(&refs);
+        for code in self.codes_sent() {
+            assert!(
+                !contains_number(&run.output(), &code),
+                "output contains a TOTP code:\n{}",
+                run.output()
+            );
+        }
     }
 }
 
@@ -183,4 +242,15 @@ impl Drop for Scenario<'_> {
             self.admin.unmount(&top);
         }
     }
+}
+
+/// Finds `digits` as a whole number: not inside a longer number and not the
+/// fraction of a timestamp, which log lines at trace level are full of.
+pub fn contains_number(text: &str, digits: &str) -> bool {
+    text.match_indices(digits).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + digits.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    })
 }

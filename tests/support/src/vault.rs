@@ -353,6 +353,8 @@ pub struct Fault {
     /// uses `application/json`.
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// Number of matching requests the fault applies to. [`FakeVault::inject`]
+    /// ignores a fault whose count is 0.
     pub count: usize,
     pub drop_connection: bool,
 }

@@ -246,6 +246,33 @@ fn delay_fault_slows_response() {
 }
 
 #[test]
+fn drop_ends_pending_slow_requests() {
+    let vault = FakeVault::start();
+    vault.inject(Fault::delay(
+        "GET",
+        "/v1/sys/health",
+        Duration::from_secs(30),
+    ));
+    let address = vault.addr();
+    let slow = std::thread::spawn(move || try_call(&address, "GET", "/v1/sys/health", &[], None));
+    std::thread::sleep(Duration::from_millis(200));
+
+    let started = Instant::now();
+    drop(vault);
+
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let outcome = slow.join().expect("client thread");
+    assert!(
+        outcome.is_err(),
+        "the delayed request should fail once the server stops"
+    );
+}
+
+#[test]
 fn request_log_records_everything() {
     let vault = FakeVault::start();
     let headers = [

@@ -205,7 +205,7 @@ impl Kv2Store {
         }
     }
 
-    /// Serves one request; `sub` is the path below the mount.
+    /// Serves one request, where `sub` is the path below the mount.
     pub fn handle(
         &mut self,
         operation: Operation,

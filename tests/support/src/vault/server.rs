@@ -184,7 +184,7 @@ fn parse_request(
     })
 }
 
-/// Decodes an `application/x-www-form-urlencoded` query string; the first
+/// Decodes an `application/x-www-form-urlencoded` query string. The first
 /// value of a repeated name wins.
 fn parse_query(raw: &str) -> BTreeMap<String, String> {
     let decode = |text: &str| {
