@@ -42,11 +42,28 @@ pub struct PathGrant {
     pub capabilities: Vec<&'static str>,
 }
 
-/// Lists the KV paths a run reads and writes, with the capabilities needed.
-/// The mounts lookup and token self-revocation need no policy entry: Vault
-/// allows the first to any token with access below the mount, and its
-/// default policy grants the second.
-pub fn kv_grants(credentials: &KvLocation, token: &KvLocation) -> Vec<PathGrant> {
+/// Suffix of the lock record's path, next to the token secret.
+pub const LOCK_SUFFIX: &str = ".lock";
+
+/// Returns the lock record's location: the token path plus [`LOCK_SUFFIX`].
+pub fn lock_location(token: &KvLocation) -> KvLocation {
+    KvLocation {
+        path: format!("{}{LOCK_SUFFIX}", token.path),
+        ..token.clone()
+    }
+}
+
+/// Lists the Vault API paths a run reads and writes, with the capabilities
+/// needed: the exact content of a least-privilege policy. The mounts lookups
+/// are listed although Vault answers them for any token with access below
+/// the mount. Token self-revocation is left out because Vault's `default`
+/// policy grants it.
+pub fn policy_grants(credentials: &KvLocation, token: &KvLocation) -> Vec<PathGrant> {
+    let lookup = |location: &KvLocation| PathGrant {
+        path: format!("sys/internal/ui/mounts/{}", location.display()),
+        capabilities: vec!["read"],
+    };
+    let read_write = vec!["read", "create", "update"];
     vec![
         PathGrant {
             path: credentials.data_path(),
@@ -54,8 +71,14 @@ pub fn kv_grants(credentials: &KvLocation, token: &KvLocation) -> Vec<PathGrant>
         },
         PathGrant {
             path: token.data_path(),
-            capabilities: vec!["read", "create", "update"],
+            capabilities: read_write.clone(),
         },
+        PathGrant {
+            path: lock_location(token).data_path(),
+            capabilities: read_write,
+        },
+        lookup(credentials),
+        lookup(token),
     ]
 }
 
