@@ -54,6 +54,48 @@ struct LoginBody<'a> {
     expires_in: Option<u64>,
 }
 
+/// How a failed login may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The API rejected the TOTP code: one retry with the next step.
+    CodeRejected,
+    /// The API rejected the credentials: no retry, and the failure counts.
+    Rejected,
+    /// HTTP 429, with the `Retry-After` wait when the API sent one.
+    RateLimited(Option<Duration>),
+    /// No answer, a timeout or a 5xx: retried with backoff.
+    Transient,
+    /// An answer that a retry would not change.
+    Final,
+}
+
+/// A failed login: the error to report and how it may be retried.
+#[derive(Debug)]
+pub struct LoginFailure {
+    pub error: Error,
+    pub class: FailureClass,
+}
+
+impl LoginFailure {
+    fn fatal(error: Error) -> Self {
+        LoginFailure { error, class: FailureClass::Final }
+    }
+
+    fn transient(error: Error) -> Self {
+        LoginFailure { error, class: FailureClass::Transient }
+    }
+}
+
+/// Reads `Retry-After`: whole seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
 /// A client for the partners API.
 pub struct Api {
     http: reqwest::Client,
@@ -112,7 +154,7 @@ impl Api {
         credentials: &LoginCredentials,
         code: &Secret,
         clock: &Clock,
-    ) -> Result<Session, Error> {
+    ) -> Result<Session, LoginFailure> {
         let body = LoginBody {
             email: credentials.email.expose(),
             password: credentials.password.expose(),
@@ -133,7 +175,7 @@ impl Api {
             .body(json.to_vec())
             .send()
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| LoginFailure::transient(self.transport_error(&e)))?;
         drop(json);
         let status = response.status().as_u16();
         let skew = clock_skew(response.headers(), clock.now());
@@ -146,7 +188,7 @@ impl Api {
             response
                 .bytes()
                 .await
-                .map_err(|e| self.transport_error(&e))?
+                .map_err(|e| LoginFailure::transient(self.transport_error(&e)))?
                 .to_vec(),
         );
         info!(status, "login answered");
@@ -165,33 +207,45 @@ impl Api {
         body: Option<&Value>,
         retry_after: Option<String>,
         skew: Option<i64>,
-    ) -> Result<Session, Error> {
+    ) -> Result<Session, LoginFailure> {
         let endpoint = self.endpoint.clone();
         match status {
             200..=299 => {
                 let body = body.ok_or_else(|| {
                     self.unavailable(format!("HTTP {status} with a body that is not JSON"))
-                })?;
-                self.session(body)
+                });
+                body.and_then(|body| self.session(body)).map_err(LoginFailure::fatal)
             }
-            400 | 401 | 403 | 422 => Err(Error::ApiRejected {
-                endpoint,
-                status,
-                message: colon_detail(&describe_rejection(body)),
-                hint: rejection_hint(status, body, skew),
-            }),
-            429 => Err(Error::ApiRateLimited {
-                endpoint,
-                retry: retry_after
-                    .map(|r| format!(", Retry-After {}", clean(&r)))
-                    .unwrap_or_default(),
-            }),
+            400 | 401 | 403 | 422 => {
+                let code_rejected = status == 422
+                    && body.and_then(|b| b.pointer("/errors/security_code")).is_some();
+                let error = Error::ApiRejected {
+                    endpoint,
+                    status,
+                    message: colon_detail(&describe_rejection(body)),
+                    hint: rejection_hint(status, body, skew),
+                };
+                let class = if code_rejected { FailureClass::CodeRejected } else { FailureClass::Rejected };
+                Err(LoginFailure { error, class })
+            }
+            429 => {
+                let wait = retry_after.as_deref().and_then(parse_retry_after);
+                let error = Error::ApiRateLimited {
+                    endpoint,
+                    retry: retry_after
+                        .map(|r| format!(", Retry-After {}", clean(&r)))
+                        .unwrap_or_default(),
+                };
+                Err(LoginFailure { error, class: FailureClass::RateLimited(wait) })
+            }
             _ => {
                 let message = body.and_then(api_message).unwrap_or_else(|| match body {
                     Some(_) => String::new(),
                     None => "a body that is not JSON (an HTML page or a proxy error)".to_owned(),
                 });
-                Err(self.unavailable(format!("HTTP {status}{}", colon_detail(&message))))
+                let error = self.unavailable(format!("HTTP {status}{}", colon_detail(&message)));
+                let class = if status >= 500 { FailureClass::Transient } else { FailureClass::Final };
+                Err(LoginFailure { error, class })
             }
         }
     }
@@ -351,6 +405,12 @@ mod tests {
     fn skew_named_in_hint() {
         let hint = rejection_hint(401, None, Some(-45));
         assert!(hint.contains("-45 s"), "{hint}");
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]

@@ -50,6 +50,18 @@ pub struct RefreshArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Stop calling the API after this many consecutive rejected logins [default: 3].
+    #[arg(long, env = "KRIPTOMAT_MAX_FAILURES", value_name = "N")]
+    pub max_failures: Option<String>,
+
+    /// Clear the count of rejected logins before this run.
+    #[arg(long)]
+    pub reset_failures: bool,
+
+    /// How long to wait for another run that holds the refresh lock [default: 60s].
+    #[arg(long, env = "KRIPTOMAT_LOCK_WAIT", value_name = "DURATION")]
+    pub lock_wait: Option<String>,
+
     /// Wait for the next TOTP step when less than this is left of the current one.
     #[arg(long, env = "KRIPTOMAT_TOTP_MARGIN", value_name = "DURATION")]
     pub totp_margin: Option<String>,

@@ -31,6 +31,11 @@ pub const DEFAULT_VAULT_MAX_RETRIES: u32 = 2;
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
 /// A code with less than this left in its step is not sent.
 pub const DEFAULT_TOTP_MARGIN: Duration = Duration::from_secs(5);
+/// Consecutive rejected logins after which the API is no longer called.
+pub const DEFAULT_MAX_FAILURES: u32 = 3;
+/// How long a run waits for another run that holds the lock. Below the
+/// CronJob's deadline, and long enough for a login with one TOTP wait.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Service-account token file that Kubernetes mounts in every pod.
 pub const DEFAULT_JWT_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -45,6 +50,9 @@ pub struct Config {
     pub min_remaining: Duration,
     pub force: bool,
     pub totp_margin: Duration,
+    pub max_failures: u32,
+    pub reset_failures: bool,
+    pub lock_wait: Duration,
 }
 
 /// How to reach and authenticate to Vault.
@@ -114,7 +122,22 @@ impl Config {
                 "a duration below 15s",
             ));
         }
+        let max_failures = match refresh.max_failures.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_MAX_FAILURES,
+            Some(text) => text.parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                Error::invalid(
+                    "--max-failures (KRIPTOMAT_MAX_FAILURES)",
+                    format!("`{text}` is not a count"),
+                    "a whole number from 1 to 100",
+                )
+            })?,
+        };
+        let lock_wait = optional_duration(refresh.lock_wait.as_deref(), "--lock-wait (KRIPTOMAT_LOCK_WAIT)")?
+            .unwrap_or(DEFAULT_LOCK_WAIT);
         Ok(Config {
+            max_failures,
+            reset_failures: refresh.reset_failures,
+            lock_wait,
             vault,
             credentials,
             token_path,

@@ -82,6 +82,18 @@ pub enum Error {
     #[error("write conflict at {path}: another writer changed it since it was read; run again")]
     WriteConflict { path: String },
 
+    /// Another run holds the refresh lock and no fresh token appeared.
+    #[error("another refresh holds the lock at {path} and no fresh token appeared within {waited}s; run again later")]
+    LockHeld { path: String, waited: u64 },
+
+    /// Too many consecutive logins were rejected with these credentials.
+    #[error("login disabled after {failures} rejected logins with the credentials at {credentials} (count kept at {path}); fix the credentials (writing a new version resets the count) or run with --reset-failures")]
+    LockedOut {
+        path: String,
+        credentials: String,
+        failures: u32,
+    },
+
     /// The partners API could not be reached or answered with a server error.
     #[error("Kriptomat API {endpoint} is unavailable: {detail}; {hint}")]
     ApiUnavailable {
@@ -115,8 +127,12 @@ impl Error {
             Error::VaultUnavailable { .. }
             | Error::VaultRequestFailed { .. }
             | Error::ApiUnavailable { .. } => EXIT_UNAVAILABLE,
-            Error::WriteConflict { .. } | Error::ApiRateLimited { .. } => EXIT_TEMPFAIL,
-            Error::VaultDenied { .. } | Error::ApiRejected { .. } => EXIT_NOPERM,
+            Error::WriteConflict { .. } | Error::ApiRateLimited { .. } | Error::LockHeld { .. } => {
+                EXIT_TEMPFAIL
+            }
+            Error::VaultDenied { .. } | Error::ApiRejected { .. } | Error::LockedOut { .. } => {
+                EXIT_NOPERM
+            }
         }
     }
 

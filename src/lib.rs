@@ -15,13 +15,17 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bookkeeping;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod credentials;
 pub mod error;
+pub mod lock;
 pub mod logging;
 pub mod refresh;
 pub mod secret;
+pub mod token;
 pub mod totp;
 pub mod vault;

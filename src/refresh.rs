@@ -1,31 +1,48 @@
-//! The `refresh` command: read, log in, write back.
+//! The `refresh` command: read, lock, log in, write back.
 //!
-//! The order guards the stored token and the TOTP step. The token path is
-//! read first, so a fresh token ends the run without a login. Credentials
-//! are read and validated next, and the code is computed right before the
-//! login, after every Vault read. A failed login or write leaves the
-//! previous token untouched.
+//! The order guards the stored token, the partner account and the TOTP
+//! step:
+//!
+//! 1. A fresh stored token ends the run without a login or a write.
+//! 2. The credentials are read and checked, and the failure count decides
+//!    whether the API may be called at all.
+//! 3. The lock is taken, or a run that holds it is waited for; after taking
+//!    it, the token is read again, because the holder may have refreshed it.
+//! 4. The login uses a TOTP step later than any used before, retries
+//!    transient failures within a bound, and retries a rejected code once
+//!    with the next step.
+//! 5. The token is written with check-and-set. A lost race keeps whichever
+//!    token expires later. A failed run writes only its bookkeeping, never
+//!    over the token fields.
 
-use crate::api::{Api, LoginCredentials, Session};
+use crate::api::{Api, FailureClass, LoginFailure, Session};
+use crate::bookkeeping::Bookkeeping;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::contract::{
-    FIELD_CLIENT_ID, FIELD_CLIENT_SECRET, FIELD_EMAIL, FIELD_PASSWORD, FIELD_TOTP_SECRET,
-};
+use crate::contract::lock_location;
+use crate::credentials::{self, Credentials};
 use crate::error::Error;
-use crate::secret::Secret;
-use crate::totp::{self, TotpParams};
+use crate::lock::{self, Lock};
+use crate::token;
+use crate::totp;
 use crate::vault::kv::{self, SecretData, Stored};
 use crate::vault::path::KvLocation;
 use crate::vault::{auth, Vault};
-use serde_json::{Map, Value};
+use rand::Rng;
 use std::time::Duration;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-use tracing::info;
+use tracing::{info, warn};
 
-/// Longest `ttl` written: Vault Agent re-reads a KV v1 secret within this.
-pub const MAX_REREAD_INTERVAL: Duration = Duration::from_secs(300);
+/// Login attempts per run for transient failures (connection errors,
+/// timeouts, 429 and 5xx), the first included.
+pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
+/// Time a run may spend retrying the login, waits included.
+pub const LOGIN_RETRY_BUDGET: Duration = Duration::from_secs(90);
+/// Longest `Retry-After` honoured; a longer one ends the run with 75.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Interval at which a run waiting for the lock looks for a fresh token.
+pub const LOCK_POLL: Duration = Duration::from_secs(2);
+/// Token writes tried per run when other writers win the race.
+const WRITE_ATTEMPTS: u32 = 3;
 
 /// How a successful run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,11 +50,10 @@ pub enum Outcome {
     /// The stored token had at least the minimum left; nothing was written.
     Fresh { path: String, remaining: Duration },
     /// A new token was written.
-    Refreshed {
-        path: String,
-        expires_at: String,
-        expires_in: u64,
-    },
+    Refreshed { path: String, expires_at: String, expires_in: u64 },
+    /// Another run wrote a token that expires later than this run's, so it
+    /// was kept.
+    KeptNewer { path: String },
 }
 
 impl Outcome {
@@ -48,14 +64,11 @@ impl Outcome {
                 "token at {path} is still fresh: {} left; nothing to do",
                 humantime::format_duration(Duration::from_secs(remaining.as_secs()))
             ),
-            Outcome::Refreshed {
-                path,
-                expires_at,
-                expires_in,
-            } => {
-                format!(
-                    "wrote a new token to {path}; it expires at {expires_at} (in {expires_in}s)"
-                )
+            Outcome::Refreshed { path, expires_at, expires_in } => {
+                format!("wrote a new token to {path}; it expires at {expires_at} (in {expires_in}s)")
+            }
+            Outcome::KeptNewer { path } => {
+                format!("another run wrote a newer token to {path} at the same time; kept it")
             }
         }
     }
@@ -66,280 +79,224 @@ impl Outcome {
 pub async fn run(config: &Config, clock: &Clock) -> Result<Outcome, Error> {
     let mut vault = Vault::connect(&config.vault)?;
     let api = Api::new(&config.api)?;
-    info!(
-        addr = vault.addr(),
-        auth = config.vault.auth.method(),
-        "connecting to Vault"
-    );
+    info!(addr = vault.addr(), auth = config.vault.auth.method(), "connecting to Vault");
     let session = auth::login(&mut vault, &config.vault.auth).await?;
     let result = refresh(&vault, &api, config, clock).await;
     session.end(&vault).await;
     result
 }
 
-async fn refresh(
-    vault: &Vault,
-    api: &Api,
-    config: &Config,
-    clock: &Clock,
-) -> Result<Outcome, Error> {
-    let token_location = kv::resolve(vault, &config.token_path, config.kv_version).await?;
-    let credentials_location = kv::resolve(vault, &config.credentials, config.kv_version).await?;
+/// The token secret as read: its data and the version to check-and-set.
+struct StoredToken {
+    data: SecretData,
+    version: u64,
+}
 
-    let (previous, cas_version) = match kv::read(vault, &token_location).await? {
-        Stored::Present { data, version } => (data, version),
-        Stored::Absent { version } => (SecretData::default(), version),
-    };
-    if !config.force {
-        if let Some(remaining) = remaining_life(&previous, clock.now()) {
-            if remaining >= config.min_remaining {
-                info!(path = %token_location.display(), remaining_secs = remaining.as_secs(), "stored token is fresh; skipping the login");
-                return Ok(Outcome::Fresh {
-                    path: token_location.display(),
-                    remaining,
-                });
-            }
-            info!(
-                remaining_secs = remaining.as_secs(),
-                "stored token expires soon; logging in"
-            );
-        }
-    }
-
-    let (credentials, seed) = read_credentials(vault, &credentials_location).await?;
-    let code = totp::current_code(&seed, clock, config.totp_margin).await;
-    drop(seed);
-    let issued_at = clock.now_secs();
-    info!(step = code.step, "logging in to the partners API");
-    let session = api.login(&credentials, &code.code, clock).await?;
-    drop(credentials);
-
-    let (data, expires_at) = token_record(previous, &session, issued_at, config.min_remaining);
-    kv::write(vault, &token_location, &data, cas_version).await?;
-    Ok(Outcome::Refreshed {
-        path: token_location.display(),
-        expires_at,
-        expires_in: session.expires_in,
+async fn read_token(vault: &Vault, location: &KvLocation) -> Result<StoredToken, Error> {
+    Ok(match kv::read(vault, location).await? {
+        Stored::Present { data, version } => StoredToken { data, version },
+        Stored::Absent { version } => StoredToken { data: SecretData::default(), version },
     })
 }
 
-/// Returns how long the stored token has left, or `None` when there is no
-/// usable token or expiry.
-fn remaining_life(stored: &SecretData, now: f64) -> Option<Duration> {
-    let has_token = stored
-        .0
-        .get("access_token")
-        .and_then(Value::as_str)
-        .is_some_and(|t| !t.is_empty());
-    let expires_at = stored.0.get("expires_at").and_then(Value::as_str)?;
-    let expires_at = OffsetDateTime::parse(expires_at, &Rfc3339).ok()?;
-    let left = expires_at.unix_timestamp() as f64 - now;
-    (has_token && left > 0.0).then(|| Duration::from_secs_f64(left))
+/// Returns the outcome of a run that need not log in.
+fn fresh(stored: &StoredToken, location: &KvLocation, config: &Config, clock: &Clock) -> Option<Outcome> {
+    let remaining = token::remaining_life(&stored.data, clock.now())?;
+    if config.force || remaining < config.min_remaining {
+        info!(remaining_secs = remaining.as_secs(), "stored token expires soon or --force is set; logging in");
+        return None;
+    }
+    info!(path = %location.display(), remaining_secs = remaining.as_secs(), "stored token is fresh; skipping the login");
+    Some(Outcome::Fresh { path: location.display(), remaining })
 }
 
-async fn read_credentials(
-    vault: &Vault,
-    location: &KvLocation,
-) -> Result<(LoginCredentials, TotpParams), Error> {
-    let path = location.display();
-    let Stored::Present { mut data, .. } = kv::read(vault, location).await? else {
-        return Err(Error::BadStoredData {
-            path,
-            problem: "no credentials secret there (absent, deleted or destroyed)".to_owned(),
-            hint: "write email, password, client_id, client_secret and totp_secret with `vault kv put`".to_owned(),
+async fn refresh(vault: &Vault, api: &Api, config: &Config, clock: &Clock) -> Result<Outcome, Error> {
+    let token_location = kv::resolve(vault, &config.token_path, config.kv_version).await?;
+    let credentials_location = kv::resolve(vault, &config.credentials, config.kv_version).await?;
+
+    let stored = read_token(vault, &token_location).await?;
+    if let Some(outcome) = fresh(&stored, &token_location, config, clock) {
+        return Ok(outcome);
+    }
+    let credentials = credentials::read(vault, &credentials_location).await?;
+    check_lockout(&Bookkeeping::read(&stored.data), &credentials, config, &token_location)?;
+    let first_expiry = token::expires_at(&stored.data);
+    drop(stored);
+
+    let lock = match acquire_or_wait(vault, &token_location, first_expiry, config, clock).await? {
+        Acquired::Lock(lock) => lock,
+        Acquired::Done(outcome) => return Ok(outcome),
+    };
+    let result = refresh_locked(vault, api, config, clock, &token_location, &credentials).await;
+    lock.release(vault, clock).await;
+    result
+}
+
+/// Fails when the API rejected too many logins with these credentials.
+fn check_lockout(book: &Bookkeeping, credentials: &Credentials, config: &Config, token_location: &KvLocation) -> Result<(), Error> {
+    let failures = book.failures_for(&credentials.id);
+    if failures >= config.max_failures && !config.reset_failures {
+        return Err(Error::LockedOut {
+            path: token_location.display(),
+            credentials: config.credentials.full().to_owned(),
+            failures,
         });
-    };
-    let credentials = LoginCredentials {
-        email: take_string(&mut data, &path, FIELD_EMAIL)?,
-        password: take_string(&mut data, &path, FIELD_PASSWORD)?,
-        client_id: client_id(&data, &path)?,
-        client_secret: take_string(&mut data, &path, FIELD_CLIENT_SECRET)?,
-    };
-    let seed_text = take_string(&mut data, &path, FIELD_TOTP_SECRET)?;
-    let seed = totp::parse_seed(&seed_text, &path, FIELD_TOTP_SECRET)?;
-    info!(%path, digits = seed.digits, period = seed.period, "read credentials");
-    Ok((credentials, seed))
-}
-
-/// Moves a string field out of the secret, so no copy is left behind.
-fn take_string(data: &mut SecretData, path: &str, field: &str) -> Result<Secret, Error> {
-    match data.0.get_mut(field) {
-        None | Some(Value::Null) => Err(Error::bad_field(path, field, "is missing")),
-        Some(Value::String(text)) if text.trim().is_empty() => {
-            Err(Error::bad_field(path, field, "is empty"))
-        }
-        Some(Value::String(text)) => Ok(Secret::new(std::mem::take(text))),
-        Some(_) => Err(Error::bad_field(path, field, "must be a string")),
     }
+    Ok(())
 }
 
-/// Reads the client ID from a JSON integer or a string of digits, never
-/// through floating point, so every digit is kept.
-fn client_id(data: &SecretData, path: &str) -> Result<u64, Error> {
-    let invalid = || {
-        Error::bad_field(
-            path,
-            FIELD_CLIENT_ID,
-            "must be a whole number (a JSON integer or a string of digits) below 2^64",
-        )
-    };
-    match data.0.get(FIELD_CLIENT_ID) {
-        None | Some(Value::Null) => Err(Error::bad_field(path, FIELD_CLIENT_ID, "is missing")),
-        Some(Value::Number(number)) => number.as_u64().ok_or_else(invalid),
-        Some(Value::String(text)) if text.trim().is_empty() => {
-            Err(Error::bad_field(path, FIELD_CLIENT_ID, "is empty"))
-        }
-        Some(Value::String(text)) => {
-            let digits = text.trim();
-            if !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid());
-            }
-            digits.parse().map_err(|_| invalid())
-        }
-        Some(_) => Err(invalid()),
-    }
+enum Acquired {
+    Lock(Lock),
+    Done(Outcome),
 }
 
-/// Builds the token secret: the previous keys, with the token fields set.
-fn token_record(
-    previous: SecretData,
-    session: &Session,
-    issued_at: u64,
-    min_remaining: Duration,
-) -> (SecretData, String) {
-    let mut data = previous;
-    let expires_at_secs = issued_at + session.expires_in;
-    let issued = rfc3339(issued_at);
-    let expires_at = rfc3339(expires_at_secs);
-    let ttl = reread_interval(session.expires_in, min_remaining);
-    let fields: [(&str, Value); 6] = [
-        (
-            "access_token",
-            Value::String(session.access_token.expose().to_owned()),
-        ),
-        ("token_type", Value::String("Bearer".to_owned())),
-        ("expires_in", Value::from(session.expires_in)),
-        ("issued_at", Value::String(issued)),
-        ("expires_at", Value::String(expires_at.clone())),
-        ("ttl", Value::String(format!("{}s", ttl.as_secs()))),
-    ];
-    let map: &mut Map<String, Value> = &mut data.0;
-    for (key, value) in fields {
-        if let Some(mut old) = map.insert(key.to_owned(), value) {
-            kv::wipe(&mut old);
+/// Takes the lock, or waits for the run that holds it. Ends early when a
+/// fresh token appears, or with `--force` any token newer than the one
+/// this run first saw.
+async fn acquire_or_wait(vault: &Vault, token_location: &KvLocation, first_expiry: Option<i64>, config: &Config, clock: &Clock) -> Result<Acquired, Error> {
+    let location = lock_location(token_location);
+    let owner = lock::owner_id();
+    let started = clock.now();
+    loop {
+        if let Some(lock) = lock::try_acquire(vault, &location, &owner, clock).await? {
+            return Ok(Acquired::Lock(lock));
+        }
+        if clock.now() - started >= config.lock_wait.as_secs_f64() {
+            return Err(Error::LockHeld { path: location.display(), waited: config.lock_wait.as_secs() });
+        }
+        info!(path = %location.display(), "another run holds the refresh lock; waiting");
+        clock.sleep(LOCK_POLL).await;
+        let stored = read_token(vault, token_location).await?;
+        let newer = token::expires_at(&stored.data).is_some_and(|at| Some(at) > first_expiry);
+        let remaining = token::remaining_life(&stored.data, clock.now()).unwrap_or_default();
+        if newer && (config.force || remaining >= config.min_remaining) {
+            info!(remaining_secs = remaining.as_secs(), "the run holding the lock wrote a fresh token");
+            return Ok(Acquired::Done(Outcome::Fresh { path: token_location.display(), remaining }));
         }
     }
-    (data, expires_at)
 }
 
-/// Chooses the `ttl` written for Vault Agent on KV v1, which re-reads a
-/// secret after 85 to 95 percent of its lease. A twelfth of the token's
-/// life, and at most a quarter of `min_remaining`, means an agent that reads
-/// this token at any moment until it is replaced reads again well before it
-/// expires; five minutes caps the re-read load.
-pub fn reread_interval(expires_in: u64, min_remaining: Duration) -> Duration {
-    let mut seconds = (expires_in / 12).min(MAX_REREAD_INTERVAL.as_secs());
-    if min_remaining.as_secs() >= 4 {
-        seconds = seconds.min(min_remaining.as_secs() / 4);
-    }
-    Duration::from_secs(seconds.max(1))
-}
-
-fn rfc3339(unix: u64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix as i64)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn data(value: Value) -> SecretData {
-        SecretData(value.as_object().unwrap().clone())
-    }
-
-    #[test]
-    fn reread_interval_for_one_hour_token() {
-        assert_eq!(
-            reread_interval(3600, Duration::from_secs(1200)),
-            Duration::from_secs(300)
-        );
-        assert_eq!(
-            reread_interval(600, Duration::from_secs(1200)),
-            Duration::from_secs(50)
-        );
-        assert_eq!(
-            reread_interval(3600, Duration::from_secs(240)),
-            Duration::from_secs(60)
-        );
-        assert_eq!(reread_interval(5, Duration::ZERO), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn client_id_exact_digits() {
-        let stored = data(json!({"client_id": "123456789012345678"}));
-        assert_eq!(client_id(&stored, "p").unwrap(), 123456789012345678);
-        let stored = data(json!({"client_id": 42}));
-        assert_eq!(client_id(&stored, "p").unwrap(), 42);
-    }
-
-    #[test]
-    fn client_id_rejects_non_integers() {
-        for bad in [
-            json!({"client_id": "12a"}),
-            json!({"client_id": 1.5}),
-            json!({"client_id": -3}),
-            json!({"client_id": true}),
-        ] {
-            let error = client_id(&data(bad.clone()), "secret/p").unwrap_err();
-            assert_eq!(error.exit_code(), 65, "{bad}");
-            assert!(error.to_string().contains("client_id"), "{error}");
+async fn refresh_locked(vault: &Vault, api: &Api, config: &Config, clock: &Clock, location: &KvLocation, credentials: &Credentials) -> Result<Outcome, Error> {
+    let stored = read_token(vault, location).await?;
+    if !config.force {
+        if let Some(outcome) = fresh(&stored, location, config, clock) {
+            return Ok(outcome);
         }
     }
-
-    #[test]
-    fn remaining_life_needs_token_and_expiry() {
-        let now = 1_800_000_000.0;
-        let stored = data(json!({"access_token": "t", "expires_at": "2027-01-15T08:30:00Z"}));
-        let expires = OffsetDateTime::parse("2027-01-15T08:30:00Z", &Rfc3339)
-            .unwrap()
-            .unix_timestamp() as f64;
-        assert_eq!(
-            remaining_life(&stored, expires - 600.0),
-            Some(Duration::from_secs(600))
-        );
-        assert_eq!(
-            remaining_life(&data(json!({"expires_at": "2027-01-15T08:30:00Z"})), now),
-            None
-        );
-        assert_eq!(
-            remaining_life(
-                &data(json!({"access_token": "t", "expires_at": "soon"})),
-                now
-            ),
-            None
-        );
+    let mut book = Bookkeeping::read(&stored.data);
+    if config.reset_failures {
+        info!("failure count reset by --reset-failures");
+        book.clear_failures();
     }
+    check_lockout(&book, credentials, config, location)?;
 
-    #[test]
-    fn token_record_keeps_other_keys() {
-        let previous = data(json!({"owner": "team-a", "access_token": "old"}));
-        let session = Session {
-            access_token: Secret::from("new"),
-            expires_in: 3600,
+    let issued_at = clock.now_secs();
+    match login(api, credentials, &mut book, config, clock).await {
+        Ok(session) => {
+            book.clear_failures();
+            write_token(vault, location, stored, &session, &book, issued_at, config).await
+        }
+        Err(failure) => {
+            save_bookkeeping(vault, location, stored, &book).await;
+            Err(failure.error)
+        }
+    }
+}
+
+/// Logs in, retrying transient failures and one rejected code.
+async fn login(api: &Api, credentials: &Credentials, book: &mut Bookkeeping, config: &Config, clock: &Clock) -> Result<Session, LoginFailure> {
+    let started = clock.now();
+    let mut attempts = 0;
+    let mut code_retried = false;
+    loop {
+        let code = totp::code_after(&credentials.seed, clock, config.totp_margin, book.last_step).await;
+        book.record_step(code.step);
+        attempts += 1;
+        info!(step = code.step, attempt = attempts, "logging in to the partners API");
+        let failure = match api.login(&credentials.login, &code.code, clock).await {
+            Ok(session) => return Ok(session),
+            Err(failure) => failure,
         };
-        let (record, expires_at) =
-            token_record(previous, &session, 1234567890, Duration::from_secs(1200));
-        assert_eq!(record.0["owner"], "team-a");
-        assert_eq!(record.0["access_token"], "new");
-        assert_eq!(record.0["token_type"], "Bearer");
-        assert_eq!(record.0["expires_in"], 3600);
-        assert_eq!(record.0["issued_at"], "2009-02-13T23:31:30Z");
-        assert_eq!(record.0["expires_at"], "2009-02-14T00:31:30Z");
-        assert_eq!(record.0["ttl"], "300s");
-        assert_eq!(expires_at, "2009-02-14T00:31:30Z");
+        let wait = match failure.class {
+            FailureClass::CodeRejected | FailureClass::Rejected => {
+                book.record_failure(&credentials.id);
+                let again = failure.class == FailureClass::CodeRejected && !code_retried && book.failures < config.max_failures;
+                if !again {
+                    return Err(failure);
+                }
+                code_retried = true;
+                info!("the API rejected the TOTP code; trying once more with the next step");
+                Duration::ZERO
+            }
+            FailureClass::RateLimited(Some(after)) if after > MAX_RETRY_AFTER => return Err(failure),
+            FailureClass::RateLimited(after) => backoff(attempts).max(after.unwrap_or_default()),
+            FailureClass::Transient => backoff(attempts),
+            FailureClass::Final => return Err(failure),
+        };
+        let spent = clock.now() - started + wait.as_secs_f64();
+        if wait > Duration::ZERO && (attempts >= MAX_LOGIN_ATTEMPTS || spent > LOGIN_RETRY_BUDGET.as_secs_f64()) {
+            return Err(failure);
+        }
+        if wait > Duration::ZERO {
+            info!(attempt = attempts, wait_ms = wait.as_millis() as u64, "login failed in a transient way; retrying");
+            clock.sleep(wait).await;
+        }
+    }
+}
+
+/// Exponential backoff with jitter: about 1 s, 2 s, 4 s.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(1000).saturating_mul(1 << attempt.saturating_sub(1).min(5));
+    base.mul_f64(rand::rng().random_range(0.8..1.2))
+}
+
+/// Writes the new token with check-and-set; on a lost race, re-reads and
+/// keeps whichever token expires later.
+async fn write_token(vault: &Vault, location: &KvLocation, stored: StoredToken, session: &Session, book: &Bookkeeping, issued_at: u64, config: &Config) -> Result<Outcome, Error> {
+    let StoredToken { mut data, mut version } = stored;
+    let ours = (issued_at + session.expires_in) as i64;
+    for _ in 0..WRITE_ATTEMPTS {
+        let expires_at = token::set_fields(&mut data, session, issued_at, config.min_remaining);
+        book.store(&mut data);
+        match kv::write(vault, location, &data, version).await {
+            Ok(_) => {
+                return Ok(Outcome::Refreshed { path: location.display(), expires_at, expires_in: session.expires_in });
+            }
+            Err(Error::WriteConflict { .. }) => {
+                let current = read_token(vault, location).await?;
+                if token::expires_at(&current.data).is_some_and(|theirs| theirs >= ours) {
+                    info!(path = %location.display(), "another writer stored a token that expires later; keeping it");
+                    return Ok(Outcome::KeptNewer { path: location.display() });
+                }
+                info!(path = %location.display(), "another writer changed the token path; writing again");
+                (data, version) = (current.data, current.version);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(Error::WriteConflict { path: location.display() })
+}
+
+/// Records the used step and the failure count after a failed login,
+/// leaving the token fields as they were. Best effort: the run's error is
+/// what the operator needs to see.
+async fn save_bookkeeping(vault: &Vault, location: &KvLocation, stored: StoredToken, book: &Bookkeeping) {
+    let StoredToken { mut data, mut version } = stored;
+    for _ in 0..WRITE_ATTEMPTS {
+        let mut merged = book.clone();
+        let current = Bookkeeping::read(&data);
+        if let Some(step) = current.last_step {
+            merged.record_step(step);
+        }
+        merged.failures = merged.failures.max(current.failures);
+        merged.store(&mut data);
+        match kv::write(vault, location, &data, version).await {
+            Ok(_) => return,
+            Err(Error::WriteConflict { .. }) => match read_token(vault, location).await {
+                Ok(current) => (data, version) = (current.data, current.version),
+                Err(error) => return warn!(error = %error, "could not record the failed login"),
+            },
+            Err(error) => return warn!(error = %error, "could not record the failed login"),
+        }
     }
 }

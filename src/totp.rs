@@ -260,6 +260,21 @@ pub async fn current_code(params: &TotpParams, clock: &Clock, margin: Duration) 
     }
 }
 
+/// Computes the code to send now, for a step later than `used`: a server
+/// that follows RFC 6238 accepts each step once, so a used step is waited
+/// out.
+pub async fn code_after(params: &TotpParams, clock: &Clock, margin: Duration, used: Option<u64>) -> Code {
+    if let Some(used) = used {
+        let next_start = used.saturating_add(1).saturating_mul(params.period) as f64;
+        let now = clock.now();
+        if now < next_start {
+            info!(wait_secs = next_start - now, "TOTP step already used; waiting for the next one");
+            clock.sleep(Duration::from_secs_f64(next_start - now + 0.05)).await;
+        }
+    }
+    current_code(params, clock, margin).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +406,22 @@ mod tests {
         assert_eq!(code.code.expose(), "005924");
         assert_eq!(code.step, 41152263);
         assert!(clock.now() >= 1234567890.0);
+    }
+
+    #[tokio::test]
+    async fn used_step_waited_out() {
+        let clock = Clock::manual(1234567905.0);
+        let code = code_after(&params(RFC_SEED), &clock, Duration::from_secs(5), Some(41152263)).await;
+        assert_eq!(code.step, 41152264);
+        assert_eq!(code.code.expose(), "590587");
+    }
+
+    #[tokio::test]
+    async fn older_used_step_no_wait() {
+        let clock = Clock::manual(1234567880.0);
+        let code = code_after(&params(RFC_SEED), &clock, Duration::from_secs(5), Some(41152261)).await;
+        assert_eq!(code.step, 41152262);
+        assert_eq!(clock.now(), 1234567880.0);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use url::Url;
 use vaultrs::client::{VaultClient, VaultClientSettings};
 use zeroize::Zeroizing;
@@ -153,10 +153,7 @@ impl Vault {
             }
             attempt += 1;
             let delay = backoff(self.retry_base, attempt);
-            warn!(
-                method,
-                path,
-                attempt,
+            info!(method, path, attempt,
                 delay_ms = delay.as_millis() as u64,
                 "retrying Vault request"
             );

@@ -251,7 +251,7 @@ pub async fn write(
     location: &KvLocation,
     data: &SecretData,
     cas_version: u64,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     let api_path = location.data_path();
     let (mount, path) = (location.mount.as_str(), location.path.as_str());
     let result = match location.version {
@@ -278,8 +278,8 @@ pub async fn write(
     };
     match result {
         Ok(version) => {
-            info!(path = %location.display(), version, "wrote token");
-            Ok(())
+            info!(path = %location.display(), version, "wrote secret");
+            Ok(version)
         }
         Err(Failure {
             kind: FailureKind::Status {

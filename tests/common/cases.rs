@@ -11,6 +11,7 @@ use super::{seed_bytes, Run, Scenario, CLIENT_ID, EMAIL, MAX_VERBOSITY, RFC_SEED
 use kriptomat_testkit::kriptomat::{Algorithm, ExpiresInFormat, ScriptedResponse};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
+use vault_kriptomat::contract::TOKEN_FIELDS;
 
 /// A named end-to-end case.
 pub type Case = (&'static str, fn(&VaultAdmin));
@@ -132,8 +133,15 @@ fn kv2_refresh_writes_token_fields(admin: &VaultAdmin) {
     assert!(body.get("expires_in").is_none());
     let stored = check_token(&scenario, 3600);
     assert_eq!(stored["ttl"], "300s");
-    let keys: Vec<&String> = stored.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 6, "{keys:?}");
+    let mut keys: Vec<&str> = stored.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    let mut expected: Vec<&str> = TOKEN_FIELDS.to_vec();
+    expected.extend(["login_failures", "totp_last_step"]);
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(stored["login_failures"], 0);
+    let step = scenario.sim.requests()[0].at_unix / 30;
+    assert!(stored["totp_last_step"].as_u64().unwrap().abs_diff(step) <= 1);
     assert!(run.stdout.contains("wrote a new token"), "{}", run.stdout);
 }
 
@@ -322,7 +330,7 @@ fn soft_deleted_token_version(admin: &VaultAdmin) {
     assert_eq!(admin.current_version(&scenario.mount, &scenario.token), 3);
 }
 
-fn future(seconds: i64) -> String {
+pub fn future(seconds: i64) -> String {
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
     at.replace_nanosecond(0)
         .unwrap()
@@ -351,8 +359,17 @@ fn fresh_token_skipped(admin: &VaultAdmin) {
     assert_eq!(admin.current_version(&scenario.mount, &scenario.token), 2);
 }
 
+/// Asserts the token fields are as before; bookkeeping keys may change.
 fn assert_untouched(scenario: &Scenario, before: &Option<Value>) {
-    assert_eq!(&scenario.stored_token(), before, "token path changed");
+    let strip = |value: Option<Value>| {
+        value.map(|mut v| {
+            for key in ["totp_last_step", "login_failures", "credentials_version", "credentials_fingerprint"] {
+                v.as_object_mut().unwrap().remove(key);
+            }
+            v
+        })
+    };
+    assert_eq!(strip(scenario.stored_token()), strip(before.clone()), "token fields changed");
 }
 
 fn missing_fields_exit_65(admin: &VaultAdmin) {
@@ -423,63 +440,52 @@ fn credentials_absent_exit_65(admin: &VaultAdmin) {
     assert_eq!(scenario.stored_token(), None);
 }
 
-fn rejected_keeps_token(admin: &VaultAdmin, response: ScriptedResponse, needle: &str) {
+fn rejected_keeps_token(admin: &VaultAdmin, response: ScriptedResponse, times: usize, needle: &str) {
     let scenario = Scenario::new(admin, 2, false);
     scenario.put_token(json!({"access_token": "previous", "expires_at": future(60)}));
     let before = scenario.stored_token();
-    scenario.sim.push_response(response);
+    scenario.sim.push_response_times(response, times);
     let run = scenario.run(&[]);
     assert_failure(&scenario, &run, 77, needle);
-    assert!(
-        run.stderr.contains("/api/v1/partners/auth/login"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("/api/v1/partners/auth/login"), "{}", run.stderr);
     assert_untouched(&scenario, &before);
-    assert_eq!(admin.current_version(&scenario.mount, &scenario.token), 1);
+    assert_eq!(scenario.sim.logins_attempted(), times);
+    assert_eq!(scenario.stored_token().unwrap()["login_failures"], times);
 }
 
 fn api_401_keeps_token(admin: &VaultAdmin) {
-    rejected_keeps_token(
-        admin,
-        ScriptedResponse::json(401, json!({"message": "Invalid credentials."})),
-        "HTTP 401: Invalid credentials.",
-    );
+    let body = json!({"message": "Invalid credentials."});
+    rejected_keeps_token(admin, ScriptedResponse::json(401, body), 1, "HTTP 401: Invalid credentials.");
 }
 
 fn api_422_keeps_token(admin: &VaultAdmin) {
     let body = json!({"message": "The given data was invalid.", "errors": {"security_code": ["The security code is invalid."]}});
-    rejected_keeps_token(admin, ScriptedResponse::json(422, body), "security_code");
+    // A rejected code is retried once with the next step, never more.
+    rejected_keeps_token(admin, ScriptedResponse::json(422, body), 2, "security_code");
 }
 
 fn api_5xx_and_html_exit_69(admin: &VaultAdmin) {
+    // Transient answers are retried with a fresh TOTP step each time; a
+    // 2-second period keeps the step waits short.
     let responses = [
-        (
-            ScriptedResponse::json(500, json!({"message": "Server Error"})),
-            "HTTP 500: Server Error",
-        ),
-        (
-            ScriptedResponse::html(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
-            "HTTP 502",
-        ),
-        (
-            ScriptedResponse::text(200, "<html>maintenance</html>"),
-            "not JSON",
-        ),
-        (
-            ScriptedResponse::json(200, json!({"access_token": 123})),
-            "access_token",
-        ),
+        (ScriptedResponse::json(500, json!({"message": "Server Error"})), 3, "HTTP 500: Server Error"),
+        (ScriptedResponse::html(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"), 3, "HTTP 502"),
+        (ScriptedResponse::text(200, "<html>maintenance</html>"), 1, "not JSON"),
+        (ScriptedResponse::json(200, json!({"access_token": 123})), 1, "access_token"),
     ];
-    for (response, needle) in responses {
-        let scenario = Scenario::new(admin, 2, false);
+    for (response, attempts, needle) in responses {
+        let mut scenario = Scenario::new(admin, 2, false);
+        scenario.use_short_totp_period();
         scenario.put_token(json!({"access_token": "previous"}));
         let before = scenario.stored_token();
-        scenario.sim.push_response(response);
+        scenario.sim.push_response_times(response, attempts);
         let run = scenario.run(&[]);
         assert_failure(&scenario, &run, 69, needle);
         assert!(!run.stderr.contains("<html"), "{}", run.stderr);
+        assert_eq!(scenario.sim.logins_attempted(), attempts, "{needle}");
         assert_untouched(&scenario, &before);
+        let steps: Vec<u64> = scenario.sim.requests().iter().map(|r| r.at_unix / 2).collect();
+        assert!(steps.windows(2).all(|w| w[0] < w[1]), "a retry reused a TOTP step: {steps:?}");
     }
 }
 

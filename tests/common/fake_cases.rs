@@ -34,6 +34,8 @@ pub const FAKE_CASES: &[FakeCase] = &[
         transient_vault_error_retried,
     ),
     ("write conflict exit 75", write_conflict_exit_75),
+    ("lost race keeps later token", lost_race_keeps_later_token),
+    ("lost race rewrites older token", lost_race_rewrites_older_token),
     (
         "soft deleted credentials exit 65",
         soft_deleted_credentials_exit_65,
@@ -85,10 +87,17 @@ fn explicit_mount_and_version_skip_lookup(vault: &FakeVault, admin: &VaultAdmin)
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    let cred = format!("GET /v1/{}/data/kriptomat/partner", scenario.mount);
-    let token_read = format!("GET /v1/{}/data/kriptomat/token", scenario.mount);
-    let token_write = format!("POST /v1/{}/data/kriptomat/token", scenario.mount);
-    assert_eq!(paths, vec![token_read, cred, token_write]);
+    let at = |method: &str, path: &str| format!("{method} /v1/{}/data/kriptomat/{path}", scenario.mount);
+    let expected = vec![
+        at("GET", "token"),
+        at("GET", "partner"),
+        at("GET", "token.lock"),
+        at("POST", "token.lock"),
+        at("GET", "token"),
+        at("POST", "token"),
+        at("POST", "token.lock"),
+    ];
+    assert_eq!(paths, expected);
 }
 
 fn kv1_version_on_kv2_mount_named(_vault: &FakeVault, admin: &VaultAdmin) {
@@ -101,10 +110,7 @@ fn kv1_version_on_kv2_mount_named(_vault: &FakeVault, admin: &VaultAdmin) {
 
 fn mounts_lookup_denied_falls_back_to_flags(vault: &FakeVault, admin: &VaultAdmin) {
     let mut scenario = Scenario::new(admin, 2, false);
-    let policy = format!(
-        "path \"{m}/data/kriptomat/partner\" {{ capabilities = [\"read\"] }}\npath \"{m}/data/kriptomat/token\" {{ capabilities = [\"read\", \"create\", \"update\"] }}\n",
-        m = scenario.mount
-    );
+    let policy = scenario.least_privilege_policy();
     let token = admin.token_with_policy("narrow", &policy);
     scenario.set_env("VAULT_TOKEN", &token);
     vault.inject(
@@ -172,13 +178,38 @@ fn transient_vault_error_retried(vault: &FakeVault, admin: &VaultAdmin) {
 
 fn write_conflict_exit_75(vault: &FakeVault, admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
+    scenario.put_token(json!({"access_token": "previous", "expires_at": "2000-01-01T00:00:00Z"}));
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
     let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).times(1));
+    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).exact().times(3));
     let run = scenario.run(&[]);
     assert_eq!(run.code, 75, "{}", run.stderr);
     assert!(run.stderr.contains("write conflict"), "{}", run.stderr);
-    assert_eq!(scenario.stored_token(), None);
+    assert_eq!(scenario.stored_token().unwrap()["access_token"], "previous");
+}
+
+fn lost_race_keeps_later_token(vault: &FakeVault, admin: &VaultAdmin) {
+    let scenario = Scenario::new(admin, 2, false);
+    let later = json!({"access_token": "other-run", "expires_at": super::cases::future(7200)});
+    scenario.put_token(later.clone());
+    let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
+    let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
+    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).exact().times(1));
+    let run = scenario.run(&["--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("kept it"), "{}", run.stdout);
+    assert_eq!(scenario.sim.logins_succeeded(), 1);
+    assert_eq!(scenario.stored_token().unwrap(), later);
+}
+
+fn lost_race_rewrites_older_token(vault: &FakeVault, admin: &VaultAdmin) {
+    let scenario = Scenario::new(admin, 2, false);
+    let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
+    let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
+    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).exact().times(1));
+    let run = scenario.run(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(scenario.stored_token().unwrap()["access_token"], scenario.sim.issued_tokens()[0].as_str());
 }
 
 fn soft_deleted_credentials_exit_65(_vault: &FakeVault, admin: &VaultAdmin) {

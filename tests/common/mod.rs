@@ -176,6 +176,19 @@ impl<'a> Scenario<'a> {
         self.admin.get(&self.mount, &self.token, self.version)
     }
 
+    /// Switches the account to a 2-second TOTP period (through an otpauth
+    /// URI) with no margin, so tests of retries, which each wait for a new
+    /// step, take seconds instead of minutes.
+    pub fn use_short_totp_period(&mut self) {
+        let account = self.account.clone().with_period(2);
+        self.sim.add_account(account.clone());
+        self.account = account;
+        let mut credentials = self.default_credentials();
+        credentials["totp_secret"] = json!(format!("otpauth://totp/x?secret={SEED}&period=2"));
+        self.put_credentials(credentials);
+        self.set_env("KRIPTOMAT_TOTP_MARGIN", "0s");
+    }
+
     /// Sets or replaces an environment variable for the binary.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);
@@ -186,6 +199,18 @@ impl<'a> Scenario<'a> {
         let mut all = vec!["refresh"];
         all.extend_from_slice(args);
         run_binary(&self.env, &all)
+    }
+
+    /// Returns the policy the tool needs here, built from its own list of
+    /// paths and capabilities.
+    pub fn least_privilege_policy(&self) -> String {
+        use vault_kriptomat::vault::path::{KvLocation, KvVersion};
+        let version = if self.version == 2 { KvVersion::V2 } else { KvVersion::V1 };
+        let at = |path: &str| KvLocation { mount: self.mount.clone(), path: path.to_owned(), version };
+        vault_kriptomat::contract::policy_grants(&at(&self.credentials), &at(&self.token))
+            .iter()
+            .map(|grant| format!("path \"{}\" {{ capabilities = {:?} }}\n", grant.path, grant.capabilities))
+            .collect()
     }
 
     /// Every secret of this scenario, including tokens the API issued.

@@ -7,4 +7,5 @@
 
 pub mod clock;
 pub mod kriptomat;
+pub mod tls;
 pub mod vault;

@@ -3,15 +3,22 @@
 //! It responds like Vault Community Edition for the parts vault-kriptomat
 //! and vaultrs 0.8 touch: KV v1 and v2 mounts (nested ones included), the
 //! `sys/internal/ui/mounts` lookup, mount management, ACL policies, token
-//! create/lookup/renew/revoke, sealing and `sys/health`. Tests can also
-//! inject faults and read back every request the server received.
+//! create/lookup/renew/revoke, Kubernetes and AppRole logins, sealing and
+//! `sys/health`. Tests can also inject faults and read back every request
+//! the server received.
 //!
 //! The server runs on its own Tokio runtime in a background thread, so
 //! plain synchronous `#[test]` functions can use it; dropping the
 //! [`FakeVault`] stops it. The `X-Vault-Namespace` header is recorded but
-//! otherwise ignored, as Vault Community Edition does.
+//! otherwise ignored, as Vault Community Edition does, unless
+//! [`FakeVaultOptions::require_namespace`] is set. With
+//! [`FakeVaultOptions::tls`] the server speaks HTTPS only.
 
+mod approle;
+mod auth;
 mod duration;
+mod https;
+mod kubernetes;
 mod kv1;
 mod kv2;
 mod policy;
@@ -47,6 +54,18 @@ pub struct FakeVaultOptions {
     pub root_token: String,
     /// Mounts KV v2 at `secret/`, as `vault server -dev` does.
     pub dev_mount: bool,
+    /// Namespace every request except `sys/health` must send in
+    /// `X-Vault-Namespace`, or get 403 permission denied. A trailing `/` on
+    /// either side is ignored. `None` ignores the header, as Vault Community
+    /// Edition does.
+    ///
+    /// NOTE: this only checks the header. Vault Enterprise also accepts the
+    /// namespace as a path prefix and keeps separate data per namespace,
+    /// which the fake does not model.
+    pub require_namespace: Option<String>,
+    /// Certificate, key and optional client CA for serving HTTPS instead of
+    /// plain HTTP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for FakeVaultOptions {
@@ -55,13 +74,43 @@ impl Default for FakeVaultOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             root_token: "root".to_string(),
             dev_mount: true,
+            require_namespace: None,
+            tls: None,
         }
+    }
+}
+
+/// Server certificate, key and optional client CA for an HTTPS fake Vault.
+/// [`crate::tls::TestPki`] makes matching PEMs.
+#[derive(Clone)]
+pub struct TlsOptions {
+    /// The server certificate followed by any intermediates, PEM.
+    pub cert_chain_pem: String,
+    /// The server's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: String,
+    /// CA certificates, PEM. When set, the server requires every client to
+    /// present a certificate issued by one of them and ends the handshake
+    /// otherwise.
+    pub client_ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    /// Leaves out the private key.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TlsOptions")
+            .field("cert_chain_pem", &self.cert_chain_pem)
+            .field("key_pem", &"<redacted>")
+            .field("client_ca_pem", &self.client_ca_pem)
+            .finish()
     }
 }
 
 /// A running fake Vault. Dropping it shuts the server down.
 pub struct FakeVault {
     address: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     root_token: String,
     state: Arc<Mutex<State>>,
     shutdown: watch::Sender<bool>,
@@ -77,13 +126,19 @@ impl FakeVault {
     /// Starts a server with the given options.
     ///
     /// # Panics
-    /// Panics when `listen` is not a loopback address or cannot be bound.
+    /// Panics when `listen` is not a loopback address or cannot be bound,
+    /// or when the TLS options do not parse.
     pub fn start_with(options: FakeVaultOptions) -> FakeVault {
         assert!(
             options.listen.ip().is_loopback(),
             "fake vault: refusing to listen on non-loopback address {}",
             options.listen
         );
+        let tls = options.tls.as_ref().map(|tls| {
+            https::acceptor(tls)
+                .unwrap_or_else(|problem| panic!("fake vault: invalid TLS options: {problem}"))
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = std::net::TcpListener::bind(options.listen)
             .unwrap_or_else(|error| panic!("fake vault: cannot bind {}: {error}", options.listen));
         listener
@@ -94,6 +149,10 @@ impl FakeVault {
             .expect("fake vault: a bound listener has a local address");
 
         let mut initial = State::new(&options.root_token);
+        initial.required_namespace = options
+            .require_namespace
+            .as_deref()
+            .map(|namespace| namespace.trim().trim_matches('/').to_string());
         if options.dev_mount {
             let dev_mount = Mount::new("secret/", "kv", 2, Some(version_option(2)));
             initial.mounts.insert(dev_mount.path.clone(), dev_mount);
@@ -112,13 +171,14 @@ impl FakeVault {
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)
                         .expect("fake vault: cannot register the listener with Tokio");
-                    server::serve(listener, server_state, shutdown_signal).await;
+                    server::serve(listener, tls, server_state, shutdown_signal).await;
                 });
             })
             .expect("fake vault: cannot spawn the server thread");
 
         FakeVault {
             address,
+            scheme,
             root_token: options.root_token,
             state,
             shutdown,
@@ -126,9 +186,10 @@ impl FakeVault {
         }
     }
 
-    /// Returns the base URL, `http://127.0.0.1:PORT` without a trailing slash.
+    /// Returns the base URL without a trailing slash: `http://127.0.0.1:PORT`,
+    /// or `https://127.0.0.1:PORT` when TLS is on.
     pub fn addr(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
     /// Returns the bound socket address.
@@ -287,6 +348,106 @@ impl FakeVault {
         self.lock().sealed = sealed;
     }
 
+    /// Enables Kubernetes auth at `mount` unless it is already there, and
+    /// creates or replaces `role`. The role binds one service account name
+    /// and namespace, requires `audience` in the JWT when given, and issues
+    /// tokens holding `policy_hcl` (stored under a generated policy name)
+    /// plus `default`, with a 768h TTL. Log in with a JWT from
+    /// [`service_account_jwt`].
+    ///
+    /// # Panics
+    /// Panics when `policy_hcl` does not parse or `mount` contains another
+    /// auth method.
+    pub fn add_kubernetes_role(
+        &self,
+        mount: &str,
+        role: &str,
+        service_account_name: &str,
+        service_account_namespace: &str,
+        audience: Option<&str>,
+        policy_hcl: &str,
+    ) {
+        let mut state = self.lock();
+        let policy = state
+            .add_generated_policy(policy_hcl)
+            .unwrap_or_else(|problem| {
+                panic!("fake vault: invalid policy for Kubernetes role {role:?}: {problem}")
+            });
+        auth::ensure_mounted(&mut state, mount, "kubernetes")
+            .unwrap_or_else(|problem| panic!("fake vault: {problem}"));
+        let key = mount_path(mount);
+        let Some(auth::AuthBackend::Kubernetes(backend)) = state
+            .auth_mounts
+            .get_mut(&key)
+            .map(|mount| &mut mount.backend)
+        else {
+            unreachable!("ensure_mounted checked the method type");
+        };
+        let role_entry = kubernetes::KubernetesRole {
+            bound_names: vec![service_account_name.to_string()],
+            bound_namespaces: vec![service_account_namespace.to_string()],
+            audience: audience.unwrap_or("").to_string(),
+            token: auth::TokenSettings {
+                policies: vec![policy],
+                ttl: 0,
+            },
+        };
+        backend.roles.insert(role.to_string(), role_entry);
+    }
+
+    /// Enables AppRole auth at `mount` unless it is already there, creates
+    /// or replaces `role` with Vault's defaults (`bind_secret_id` true, no
+    /// use limit, no secret ID TTL) and returns `(role_id, secret_id)` for a
+    /// new secret ID. Tokens from its logins hold `policy_hcl` (stored
+    /// under a generated policy name) plus `default`, with a 768h TTL.
+    ///
+    /// # Panics
+    /// Panics when `policy_hcl` does not parse or `mount` contains another
+    /// auth method.
+    pub fn add_approle(&self, mount: &str, role: &str, policy_hcl: &str) -> (String, String) {
+        let mut state = self.lock();
+        let policy = state
+            .add_generated_policy(policy_hcl)
+            .unwrap_or_else(|problem| {
+                panic!("fake vault: invalid policy for AppRole {role:?}: {problem}")
+            });
+        auth::ensure_mounted(&mut state, mount, "approle")
+            .unwrap_or_else(|problem| panic!("fake vault: {problem}"));
+        let key = mount_path(mount);
+        let Some(auth::AuthBackend::AppRole(backend)) = state
+            .auth_mounts
+            .get_mut(&key)
+            .map(|mount| &mut mount.backend)
+        else {
+            unreachable!("ensure_mounted checked the method type");
+        };
+        backend.add_role(role, vec![policy])
+    }
+
+    /// Returns whether `token` was revoked through `auth/token/revoke-self`.
+    pub fn is_revoked(&self, token: &str) -> bool {
+        self.lock()
+            .revoked_tokens
+            .iter()
+            .any(|revoked| revoked == token)
+    }
+
+    /// Returns every token revoked through `auth/token/revoke-self`, oldest
+    /// first.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.lock().revoked_tokens.clone()
+    }
+
+    /// Returns whether `token` exists and has not expired, so a test can
+    /// check that a login token is still usable.
+    pub fn token_is_valid(&self, token: &str) -> bool {
+        let now = OffsetDateTime::now_utc();
+        self.lock()
+            .tokens
+            .get(token)
+            .is_some_and(|entry| !entry.is_expired(now))
+    }
+
     /// Queues a fault. Faults are checked in the order they were added and
     /// the first one matching a request is used.
     pub fn inject(&self, fault: Fault) {
@@ -317,6 +478,36 @@ impl Drop for FakeVault {
             let _ = thread.join();
         }
     }
+}
+
+/// Builds a service-account JWT in the projected-token form the kubelet
+/// mounts (claims nested under `kubernetes.io`), for logging in to a fake
+/// Kubernetes auth role. `audience` becomes the `aud` claim and
+/// `expires_at_unix` the `exp` claim in Unix seconds. The service account
+/// UID is derived from the namespace and name.
+///
+/// The signature is a placeholder: the fake does not verify signatures,
+/// and real Vault would reject this token.
+pub fn service_account_jwt(
+    name: &str,
+    namespace: &str,
+    audience: Option<&str>,
+    expires_at_unix: i64,
+) -> String {
+    kubernetes::unsigned_jwt(&kubernetes::projected_token_claims(
+        name,
+        namespace,
+        audience,
+        expires_at_unix,
+    ))
+}
+
+/// Encodes arbitrary `claims` as an unsigned JWT with a placeholder
+/// signature, for claim layouts [`service_account_jwt`] does not make, such
+/// as the flat claims of legacy secret-based tokens
+/// (`kubernetes.io/serviceaccount/service-account.name` and friends).
+pub fn unsigned_jwt(claims: &Value) -> String {
+    kubernetes::unsigned_jwt(claims)
 }
 
 fn version_option(version: u8) -> BTreeMap<String, String> {

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         listen: arguments.listen,
         root_token: arguments.root_token,
         dev_mount: true,
+        ..FakeVaultOptions::default()
     };
     let vault = match std::panic::catch_unwind(|| FakeVault::start_with(options)) {
         Ok(vault) => vault,

@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::reply::{errors, Reply};
 use super::state::{Request, State};
@@ -35,9 +36,11 @@ impl std::error::Error for ConnectionDropped {}
 
 /// Accepts connections until `shutdown` changes. hyper's HTTP/1 parser
 /// takes any token as a method, so the custom `LIST` verb reaches the
-/// handler.
+/// handler. With `tls` set, every connection must complete a TLS handshake
+/// first, so plain HTTP clients get no response.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: Arc<Mutex<State>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -49,18 +52,36 @@ pub async fn serve(
                     continue;
                 };
                 let state = Arc::clone(&state);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| respond(Arc::clone(&state), request));
-                    // Errors here are client disconnects and the connections
-                    // that drop faults close on purpose, so there is nothing
-                    // to report.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => serve_connection(stream, state).await,
+                        // A failed handshake (an untrusted certificate on
+                        // either side, a missing client certificate or a
+                        // plain HTTP client) only ends this connection,
+                        // and the client sees the TLS error.
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_connection(stream, state).await;
+                            }
+                        }
+                    }
                 });
             }
         }
     }
+}
+
+async fn serve_connection<I>(io: I, state: Arc<Mutex<State>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| respond(Arc::clone(&state), request));
+    // Errors here are client disconnects and the connections that drop
+    // faults close on purpose, so there is nothing to report.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 async fn respond(

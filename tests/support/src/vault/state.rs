@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use super::auth::{self, AuthBackend, AuthMount};
 use super::kv1::{Kv1Store, SYSTEM_DEFAULT_LEASE_TTL};
 use super::kv2::Kv2Store;
 use super::policy::{parse_policy, Acl, Capability, Rule, DEFAULT_POLICY};
@@ -197,6 +198,14 @@ pub struct State {
     pub mounts: BTreeMap<String, Mount>,
     pub policies: BTreeMap<String, StoredPolicy>,
     pub tokens: HashMap<String, TokenEntry>,
+    /// Auth methods by mount path below `auth/`. `token/` is always there.
+    pub auth_mounts: BTreeMap<String, AuthMount>,
+    /// Tokens revoked through `auth/token/revoke-self`, in order.
+    pub revoked_tokens: Vec<String>,
+    /// When set, every request except `sys/health` must send this
+    /// namespace in `X-Vault-Namespace`. It is stored without slashes at
+    /// the ends.
+    pub required_namespace: Option<String>,
     pub faults: Vec<Fault>,
     pub requests: Vec<RecordedRequest>,
     next_policy_number: u64,
@@ -213,6 +222,12 @@ impl State {
             mounts: BTreeMap::new(),
             policies: BTreeMap::from([("default".to_string(), default_policy)]),
             tokens: HashMap::new(),
+            auth_mounts: BTreeMap::from([(
+                "token/".to_string(),
+                AuthMount::new("token/", AuthBackend::Token),
+            )]),
+            revoked_tokens: Vec::new(),
+            required_namespace: None,
             faults: Vec::new(),
             requests: Vec::new(),
             next_policy_number: 1,
@@ -283,6 +298,24 @@ impl State {
         Ok(token.to_string())
     }
 
+    /// Rejects the request with 403 when a namespace is required and the
+    /// `X-Vault-Namespace` header is missing or names another one. A
+    /// trailing slash on the header is accepted, as Vault accepts it.
+    fn check_namespace(&self, request: &Request) -> Result<(), Reply> {
+        let Some(required) = &self.required_namespace else {
+            return Ok(());
+        };
+        let sent = request
+            .headers
+            .get("x-vault-namespace")
+            .map(|namespace| namespace.trim().trim_matches('/'));
+        if sent == Some(required.as_str()) {
+            Ok(())
+        } else {
+            Err(permission_denied())
+        }
+    }
+
     /// Serves one request that passed the transport checks.
     pub fn handle(&mut self, request: &Request) -> Reply {
         let now = OffsetDateTime::now_utc();
@@ -295,10 +328,14 @@ impl State {
         }
 
         // A sealed Vault still serves its health and seal status.
-        match (path.as_str(), operation) {
-            ("sys/health", Operation::Read) => return sys::health(self, request, now),
-            ("sys/seal-status", Operation::Read) => return sys::seal_status(self),
-            _ => {}
+        if (path.as_str(), operation) == ("sys/health", Operation::Read) {
+            return sys::health(self, request, now);
+        }
+        if let Err(reply) = self.check_namespace(request) {
+            return reply;
+        }
+        if (path.as_str(), operation) == ("sys/seal-status", Operation::Read) {
+            return sys::seal_status(self);
         }
         if self.sealed {
             return errors(503, &["Vault is sealed"]);
@@ -324,6 +361,11 @@ impl State {
             Ok(body) => body,
             Err(reply) => return reply,
         };
+        if operation == Operation::Write {
+            if let Some(reply) = auth::try_login(self, &path, &body, now) {
+                return reply;
+            }
+        }
         let token = match self.authenticate(request, now) {
             Ok(token) => token,
             Err(reply) => return reply,
@@ -348,8 +390,16 @@ impl State {
         if path.starts_with("sys/policies/acl/") {
             return sys::policies(self, &call);
         }
+        if path == "sys/auth" || path.starts_with("sys/auth/") {
+            return auth::sys_auth(self, &call);
+        }
         if path.starts_with("auth/token/") {
             return token::handle(self, &call);
+        }
+        if path.starts_with("auth/") {
+            if let Some(reply) = auth::handle(self, &call) {
+                return reply;
+            }
         }
         if path.starts_with("sys/") || path == "sys" {
             return match call.require(&path, operation.capability(true)) {

@@ -10,7 +10,7 @@ use super::reply::{bad_request, random_alphanumeric, unsupported_path, Envelope,
 use super::state::{Call, Operation, State};
 
 /// Vault's system maximum lease TTL (768h), the cap for every token TTL.
-const SYSTEM_MAX_LEASE_TTL: i64 = 2_764_800;
+pub const SYSTEM_MAX_LEASE_TTL: i64 = 2_764_800;
 
 #[derive(Debug, Clone)]
 pub struct TokenEntry {
@@ -109,7 +109,7 @@ impl TokenEntry {
 
     /// Renders an `auth` block with every field vaultrs's `AuthInfo`
     /// requires, `token_policies` included.
-    fn auth_json(&self, lease_duration: i64) -> Value {
+    pub fn auth_json(&self, lease_duration: i64) -> Value {
         json!({
             "client_token": self.id,
             "accessor": self.accessor,
@@ -160,6 +160,7 @@ pub fn handle(state: &mut State, call: &Call) -> Reply {
                 return reply;
             }
             state.tokens.remove(call.token);
+            state.revoked_tokens.push(call.token.to_string());
             Reply::NoContent
         }
         _ => match call.require(call.path, call.operation.capability(true)) {
@@ -319,7 +320,7 @@ fn renew_self(state: &mut State, call: &Call) -> Reply {
 
 /// Reads a list of strings given as a JSON list or a comma-separated
 /// string. A missing value is an empty list.
-fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
+pub fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
     match value {
         None | Some(Value::Null) => Some(Vec::new()),
         Some(Value::String(text)) => Some(
