@@ -461,6 +461,11 @@ impl FakeVault {
         self.lock().faults.iter().map(|fault| fault.count).sum()
     }
 
+    /// Drops every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Returns every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
