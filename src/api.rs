@@ -22,6 +22,9 @@ use zeroize::Zeroizing;
 pub const LOGIN_PATH: &str = "api/v1/partners/auth/login";
 /// Session length when the API does not say and none was requested.
 pub const DEFAULT_EXPIRES_IN: u64 = 3600;
+/// Longest session accepted from the API: 31 days. Sessions last an hour;
+/// a larger value is a broken answer, and would overflow expiry arithmetic.
+pub const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
 /// A clock this far from the API's `Date` header is reported.
 const SKEW_WARNING: Duration = Duration::from_secs(15);
 /// Longest API message quoted in an error.
@@ -78,11 +81,17 @@ pub struct LoginFailure {
 
 impl LoginFailure {
     fn fatal(error: Error) -> Self {
-        LoginFailure { error, class: FailureClass::Final }
+        LoginFailure {
+            error,
+            class: FailureClass::Final,
+        }
     }
 
     fn transient(error: Error) -> Self {
-        LoginFailure { error, class: FailureClass::Transient }
+        LoginFailure {
+            error,
+            class: FailureClass::Transient,
+        }
     }
 }
 
@@ -93,7 +102,10 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// A client for the partners API.
@@ -194,6 +206,18 @@ impl Api {
         info!(status, "login answered");
         let mut parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
         drop(bytes);
+        if !(200..300).contains(&status) {
+            // An error body may echo the request; nothing sent may be shown.
+            let sent = [
+                credentials.password.expose(),
+                credentials.client_secret.expose(),
+                credentials.email.expose(),
+                code.expose(),
+            ];
+            if let Some(value) = parsed.as_mut() {
+                redact(value, &sent);
+            }
+        }
         let result = self.interpret(status, parsed.as_ref(), retry_after, skew);
         if let Some(value) = parsed.as_mut() {
             crate::vault::kv::wipe(value);
@@ -214,18 +238,25 @@ impl Api {
                 let body = body.ok_or_else(|| {
                     self.unavailable(format!("HTTP {status} with a body that is not JSON"))
                 });
-                body.and_then(|body| self.session(body)).map_err(LoginFailure::fatal)
+                body.and_then(|body| self.session(body))
+                    .map_err(LoginFailure::fatal)
             }
             400 | 401 | 403 | 422 => {
                 let code_rejected = status == 422
-                    && body.and_then(|b| b.pointer("/errors/security_code")).is_some();
+                    && body
+                        .and_then(|b| b.pointer("/errors/security_code"))
+                        .is_some();
                 let error = Error::ApiRejected {
                     endpoint,
                     status,
                     message: colon_detail(&describe_rejection(body)),
                     hint: rejection_hint(status, body, skew),
                 };
-                let class = if code_rejected { FailureClass::CodeRejected } else { FailureClass::Rejected };
+                let class = if code_rejected {
+                    FailureClass::CodeRejected
+                } else {
+                    FailureClass::Rejected
+                };
                 Err(LoginFailure { error, class })
             }
             429 => {
@@ -236,7 +267,10 @@ impl Api {
                         .map(|r| format!(", Retry-After {}", clean(&r)))
                         .unwrap_or_default(),
                 };
-                Err(LoginFailure { error, class: FailureClass::RateLimited(wait) })
+                Err(LoginFailure {
+                    error,
+                    class: FailureClass::RateLimited(wait),
+                })
             }
             _ => {
                 let message = body.and_then(api_message).unwrap_or_else(|| match body {
@@ -244,7 +278,11 @@ impl Api {
                     None => "a body that is not JSON (an HTML page or a proxy error)".to_owned(),
                 });
                 let error = self.unavailable(format!("HTTP {status}{}", colon_detail(&message)));
-                let class = if status >= 500 { FailureClass::Transient } else { FailureClass::Final };
+                let class = if status >= 500 {
+                    FailureClass::Transient
+                } else {
+                    FailureClass::Final
+                };
                 Err(LoginFailure { error, class })
             }
         }
@@ -254,12 +292,18 @@ impl Api {
         let token = body
             .get("access_token")
             .and_then(Value::as_str)
-            .filter(|t| !t.trim().is_empty());
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         let Some(token) = token else {
             return Err(
                 self.unavailable("a success answer without a string access_token".to_owned())
             );
         };
+        if !token.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(self.unavailable(
+                "an access_token with spaces or control characters inside".to_owned(),
+            ));
+        }
         let expires_in = match body.get("expires_in") {
             None | Some(Value::Null) => self.session_ttl.unwrap_or(DEFAULT_EXPIRES_IN),
             Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0).ok_or_else(|| {
@@ -278,6 +322,11 @@ impl Api {
                 return Err(self.unavailable("an expires_in that is not a number".to_owned()))
             }
         };
+        if expires_in > MAX_EXPIRES_IN {
+            return Err(self.unavailable(format!(
+                "an expires_in of {expires_in}s, more than the {MAX_EXPIRES_IN}s this tool accepts"
+            )));
+        }
         Ok(Session {
             access_token: Secret::from(token),
             expires_in,
@@ -299,6 +348,33 @@ impl Api {
             _ => "request failed".to_owned(),
         };
         self.unavailable(detail)
+    }
+}
+
+/// Replaces every occurrence of the given secrets in a JSON value, keys
+/// included, with `***`.
+fn redact(value: &mut Value, secrets: &[&str]) {
+    let scrub = |text: &str| {
+        secrets
+            .iter()
+            .filter(|s| s.len() >= 4)
+            .fold(text.to_owned(), |acc, s| acc.replace(s, "***"))
+    };
+    match value {
+        Value::String(text) => {
+            let clean = scrub(text);
+            crate::vault::kv::wipe(value);
+            *value = Value::String(clean);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact(v, secrets)),
+        Value::Object(map) => {
+            let entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+            for (key, mut item) in entries {
+                redact(&mut item, secrets);
+                map.insert(scrub(&key), item);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -405,6 +481,17 @@ mod tests {
     fn skew_named_in_hint() {
         let hint = rejection_hint(401, None, Some(-45));
         assert!(hint.contains("-45 s"), "{hint}");
+    }
+
+    #[test]
+    fn echoed_secrets_redacted() {
+        let mut body =
+            json!({"message": "bad password pw-123456 for x", "errors": {"pw-123456": ["x"]}});
+        redact(&mut body, &["pw-123456", "ab"]);
+        assert_eq!(
+            body,
+            json!({"message": "bad password *** for x", "errors": {"***": ["x"]}})
+        );
     }
 
     #[test]

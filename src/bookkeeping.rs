@@ -28,7 +28,12 @@ pub const KEY_CREDENTIALS_VERSION: &str = "credentials_version";
 pub const KEY_FINGERPRINT: &str = "credentials_fingerprint";
 
 /// Every bookkeeping key.
-pub const BOOKKEEPING_KEYS: [&str; 4] = [KEY_LAST_STEP, KEY_FAILURES, KEY_CREDENTIALS_VERSION, KEY_FINGERPRINT];
+pub const BOOKKEEPING_KEYS: [&str; 4] = [
+    KEY_LAST_STEP,
+    KEY_FAILURES,
+    KEY_CREDENTIALS_VERSION,
+    KEY_FINGERPRINT,
+];
 
 /// The bookkeeping read from, and written to, the token secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,7 +63,11 @@ impl Bookkeeping {
             last_step: number(KEY_LAST_STEP),
             failures: number(KEY_FAILURES).unwrap_or(0).min(u64::from(u32::MAX)) as u32,
             credentials_version: number(KEY_CREDENTIALS_VERSION),
-            fingerprint: data.0.get(KEY_FINGERPRINT).and_then(Value::as_str).map(str::to_owned),
+            fingerprint: data
+                .0
+                .get(KEY_FINGERPRINT)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 
@@ -76,7 +85,10 @@ impl Bookkeeping {
                     Some(v) => map.insert(KEY_CREDENTIALS_VERSION.to_owned(), Value::from(*v)),
                     None => map.remove(KEY_CREDENTIALS_VERSION),
                 };
-                map.insert(KEY_FINGERPRINT.to_owned(), Value::String(fingerprint.clone()));
+                map.insert(
+                    KEY_FINGERPRINT.to_owned(),
+                    Value::String(fingerprint.clone()),
+                );
             }
             _ => {
                 map.remove(KEY_CREDENTIALS_VERSION);
@@ -122,7 +134,8 @@ impl Bookkeeping {
 /// secret see it, so it is keyed: without the client secret it cannot be
 /// used to test password guesses.
 pub fn fingerprint(credentials: &LoginCredentials, seed: &Secret) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(credentials.client_secret.expose().as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(credentials.client_secret.expose().as_bytes())
+        .expect("HMAC takes any key length");
     for part in [credentials.email.expose(), credentials.password.expose()] {
         mac.update(part.as_bytes());
         mac.update(&[0]);
@@ -150,8 +163,14 @@ mod tests {
 
     #[test]
     fn round_trip_through_secret() {
-        let mut kept = Bookkeeping { last_step: Some(41152263), ..Bookkeeping::default() };
-        let id = CredentialsId { version: Some(3), fingerprint: "ab".into() };
+        let mut kept = Bookkeeping {
+            last_step: Some(41152263),
+            ..Bookkeeping::default()
+        };
+        let id = CredentialsId {
+            version: Some(3),
+            fingerprint: "ab".into(),
+        };
         kept.record_failure(&id);
         let mut data = SecretData(json!({"other": 1}).as_object().unwrap().clone());
         kept.store(&mut data);
@@ -163,20 +182,44 @@ mod tests {
 
     #[test]
     fn rewritten_credentials_reset_count() {
-        let id = CredentialsId { version: Some(3), fingerprint: "ab".into() };
+        let id = CredentialsId {
+            version: Some(3),
+            fingerprint: "ab".into(),
+        };
         let mut kept = Bookkeeping::default();
         kept.record_failure(&id);
         kept.record_failure(&id);
         assert_eq!(kept.failures_for(&id), 2);
-        assert_eq!(kept.failures_for(&CredentialsId { version: Some(4), fingerprint: "ab".into() }), 0);
-        assert_eq!(kept.failures_for(&CredentialsId { version: Some(3), fingerprint: "cd".into() }), 0);
+        assert_eq!(
+            kept.failures_for(&CredentialsId {
+                version: Some(4),
+                fingerprint: "ab".into()
+            }),
+            0
+        );
+        assert_eq!(
+            kept.failures_for(&CredentialsId {
+                version: Some(3),
+                fingerprint: "cd".into()
+            }),
+            0
+        );
     }
 
     #[test]
     fn fingerprint_changes_with_password() {
-        assert_ne!(fingerprint(&credentials("one"), &Secret::from("SEED")), fingerprint(&credentials("two"), &Secret::from("SEED")));
-        assert_eq!(fingerprint(&credentials("one"), &Secret::from("SEED")), fingerprint(&credentials("one"), &Secret::from("SEED")));
-        assert_eq!(fingerprint(&credentials("one"), &Secret::from("SEED")).len(), 32);
+        assert_ne!(
+            fingerprint(&credentials("one"), &Secret::from("SEED")),
+            fingerprint(&credentials("two"), &Secret::from("SEED"))
+        );
+        assert_eq!(
+            fingerprint(&credentials("one"), &Secret::from("SEED")),
+            fingerprint(&credentials("one"), &Secret::from("SEED"))
+        );
+        assert_eq!(
+            fingerprint(&credentials("one"), &Secret::from("SEED")).len(),
+            32
+        );
     }
 
     #[test]

@@ -43,7 +43,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
     /// Skip the login when the stored token has at least this long left (e.g. 20m).
-    #[arg(long, env = "KRIPTOMAT_MIN_REMAINING", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "KRIPTOMAT_MIN_REMAINING",
+        hide_env_values = true,
+        value_name = "DURATION"
+    )]
     pub min_remaining: Option<String>,
 
     /// Log in even when the stored token is still fresh.
@@ -51,7 +56,12 @@ pub struct RefreshArgs {
     pub force: bool,
 
     /// Stop calling the API after this many consecutive rejected logins [default: 3].
-    #[arg(long, env = "KRIPTOMAT_MAX_FAILURES", value_name = "N")]
+    #[arg(
+        long,
+        env = "KRIPTOMAT_MAX_FAILURES",
+        hide_env_values = true,
+        value_name = "N"
+    )]
     pub max_failures: Option<String>,
 
     /// Clear the count of rejected logins before this run.
@@ -59,11 +69,21 @@ pub struct RefreshArgs {
     pub reset_failures: bool,
 
     /// How long to wait for another run that holds the refresh lock [default: 60s].
-    #[arg(long, env = "KRIPTOMAT_LOCK_WAIT", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "KRIPTOMAT_LOCK_WAIT",
+        hide_env_values = true,
+        value_name = "DURATION"
+    )]
     pub lock_wait: Option<String>,
 
     /// Wait for the next TOTP step when less than this is left of the current one.
-    #[arg(long, env = "KRIPTOMAT_TOTP_MARGIN", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "KRIPTOMAT_TOTP_MARGIN",
+        hide_env_values = true,
+        value_name = "DURATION"
+    )]
     pub totp_margin: Option<String>,
 }
 

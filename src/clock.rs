@@ -30,13 +30,19 @@ impl Clock {
                 manual: None,
             });
         };
-        let start: u64 = start.trim().parse().map_err(|_| {
-            crate::error::Error::invalid(
-                TEST_CLOCK_ENV,
-                "not a unix time",
-                "whole seconds since 1970",
-            )
-        })?;
+        // Bounded to year 9999 so every date the tool formats stays valid.
+        let start: u64 = start
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s < 253_402_300_799)
+            .ok_or_else(|| {
+                crate::error::Error::invalid(
+                    TEST_CLOCK_ENV,
+                    "not a unix time",
+                    "whole seconds since 1970",
+                )
+            })?;
         Ok(Clock {
             offset: start as f64 - system_now(),
             manual: None,

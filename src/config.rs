@@ -124,16 +124,23 @@ impl Config {
         }
         let max_failures = match refresh.max_failures.as_deref().map(str::trim) {
             None | Some("") => DEFAULT_MAX_FAILURES,
-            Some(text) => text.parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
-                Error::invalid(
-                    "--max-failures (KRIPTOMAT_MAX_FAILURES)",
-                    format!("`{text}` is not a count"),
-                    "a whole number from 1 to 100",
-                )
-            })?,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "--max-failures (KRIPTOMAT_MAX_FAILURES)",
+                        format!("`{text}` is not a count"),
+                        "a whole number from 1 to 100",
+                    )
+                })?,
         };
-        let lock_wait = optional_duration(refresh.lock_wait.as_deref(), "--lock-wait (KRIPTOMAT_LOCK_WAIT)")?
-            .unwrap_or(DEFAULT_LOCK_WAIT);
+        let lock_wait = optional_duration(
+            refresh.lock_wait.as_deref(),
+            "--lock-wait (KRIPTOMAT_LOCK_WAIT)",
+        )?
+        .unwrap_or(DEFAULT_LOCK_WAIT);
         Ok(Config {
             max_failures,
             reset_failures: refresh.reset_failures,
@@ -263,6 +270,13 @@ fn api_config(args: &ApiArgs) -> Result<ApiConfig, Error> {
         args.session_ttl.as_deref(),
         "--session-ttl (KRIPTOMAT_SESSION_TTL)",
     )?;
+    if session_ttl.is_some_and(|ttl| ttl.as_secs() > crate::api::MAX_EXPIRES_IN) {
+        return Err(Error::invalid(
+            "--session-ttl (KRIPTOMAT_SESSION_TTL)",
+            "longer than 31 days",
+            "a duration such as 1h",
+        ));
+    }
     if session_ttl.is_some_and(|ttl| ttl.as_secs() == 0) {
         return Err(Error::invalid(
             "--session-ttl (KRIPTOMAT_SESSION_TTL)",

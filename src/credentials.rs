@@ -31,10 +31,16 @@ pub struct Credentials {
 pub async fn read(vault: &Vault, location: &KvLocation) -> Result<Credentials, Error> {
     let path = location.display();
     let Stored::Present { mut data, version } = kv::read(vault, location).await? else {
+        let hint = if location.version == KvVersion::V2 && location.path.starts_with("data/") {
+            "give the path as `vault kv get` takes it, without `data/`".to_owned()
+        } else {
+            "write email, password, client_id, client_secret and totp_secret with `vault kv put`"
+                .to_owned()
+        };
         return Err(Error::BadStoredData {
             path,
             problem: "no credentials secret there (absent, deleted or destroyed)".to_owned(),
-            hint: "write email, password, client_id, client_secret and totp_secret with `vault kv put`".to_owned(),
+            hint,
         });
     };
     let login = LoginCredentials {
@@ -57,7 +63,9 @@ pub async fn read(vault: &Vault, location: &KvLocation) -> Result<Credentials, E
 fn take_string(data: &mut SecretData, path: &str, field: &str) -> Result<Secret, Error> {
     match data.0.get_mut(field) {
         None | Some(Value::Null) => Err(Error::bad_field(path, field, "is missing")),
-        Some(Value::String(text)) if text.trim().is_empty() => Err(Error::bad_field(path, field, "is empty")),
+        Some(Value::String(text)) if text.trim().is_empty() => {
+            Err(Error::bad_field(path, field, "is empty"))
+        }
         Some(Value::String(text)) => Ok(Secret::new(std::mem::take(text))),
         Some(_) => Err(Error::bad_field(path, field, "must be a string")),
     }
@@ -126,7 +134,10 @@ mod tests {
     #[test]
     fn take_string_moves_value() {
         let mut stored = data(json!({"password": "pw"}));
-        assert_eq!(take_string(&mut stored, "p", "password").unwrap().expose(), "pw");
+        assert_eq!(
+            take_string(&mut stored, "p", "password").unwrap().expose(),
+            "pw"
+        );
         assert_eq!(stored.0["password"], "");
     }
 }

@@ -39,11 +39,20 @@ pub fn owner_id() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".to_owned());
-    format!("{host}/{}/{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{host}/{}/{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Tries once to take the lock; `Ok(None)` when another run holds it.
-pub async fn try_acquire(vault: &Vault, location: &KvLocation, owner: &str, clock: &Clock) -> Result<Option<Lock>, Error> {
+pub async fn try_acquire(
+    vault: &Vault,
+    location: &KvLocation,
+    owner: &str,
+    clock: &Clock,
+) -> Result<Option<Lock>, Error> {
     let now = clock.now_secs();
     let (current, version) = match kv::read(vault, location).await? {
         Stored::Present { data, version } => (Some(data), version),
@@ -58,11 +67,16 @@ pub async fn try_acquire(vault: &Vault, location: &KvLocation, owner: &str, cloc
     let record = record(owner, now, now + LOCK_TTL.as_secs());
     match kv::write(vault, location, &record, version).await {
         Ok(written) => {
-            if location.version == KvVersion::V1 && !still_ours(vault, location, owner, now).await? {
+            if location.version == KvVersion::V1 && !still_ours(vault, location, owner, now).await?
+            {
                 return Ok(None);
             }
             info!(path = %location.display(), ttl_secs = LOCK_TTL.as_secs(), "took the refresh lock");
-            Ok(Some(Lock { location: location.clone(), owner: owner.to_owned(), version: written }))
+            Ok(Some(Lock {
+                location: location.clone(),
+                owner: owner.to_owned(),
+                version: written,
+            }))
         }
         Err(Error::WriteConflict { .. }) => {
             debug!(path = %location.display(), "another run took the lock first");
@@ -72,7 +86,12 @@ pub async fn try_acquire(vault: &Vault, location: &KvLocation, owner: &str, cloc
     }
 }
 
-async fn still_ours(vault: &Vault, location: &KvLocation, owner: &str, now: u64) -> Result<bool, Error> {
+async fn still_ours(
+    vault: &Vault,
+    location: &KvLocation,
+    owner: &str,
+    now: u64,
+) -> Result<bool, Error> {
     Ok(match kv::read(vault, location).await? {
         Stored::Present { data, .. } => live_owner(&data, now).as_deref() == Some(owner),
         Stored::Absent { .. } => false,
@@ -81,17 +100,26 @@ async fn still_ours(vault: &Vault, location: &KvLocation, owner: &str, now: u64)
 
 /// Returns the owner of a lock record that has not expired.
 fn live_owner(data: &SecretData, now: u64) -> Option<String> {
-    let owner = data.0.get("owner").and_then(Value::as_str).filter(|o| !o.is_empty())?;
+    let owner = data
+        .0
+        .get("owner")
+        .and_then(Value::as_str)
+        .filter(|o| !o.is_empty())?;
     let expires = data.0.get("expires_at").and_then(Value::as_str)?;
-    let expires = OffsetDateTime::parse(expires, &Rfc3339).ok()?.unix_timestamp();
+    let expires = OffsetDateTime::parse(expires, &Rfc3339)
+        .ok()?
+        .unix_timestamp();
     (expires > now as i64).then(|| owner.to_owned())
 }
 
 fn record(owner: &str, now: u64, expires: u64) -> SecretData {
     let mut data = SecretData::default();
-    data.0.insert("owner".to_owned(), Value::String(owner.to_owned()));
-    data.0.insert("acquired_at".to_owned(), Value::String(rfc3339(now)));
-    data.0.insert("expires_at".to_owned(), Value::String(rfc3339(expires)));
+    data.0
+        .insert("owner".to_owned(), Value::String(owner.to_owned()));
+    data.0
+        .insert("acquired_at".to_owned(), Value::String(rfc3339(now)));
+    data.0
+        .insert("expires_at".to_owned(), Value::String(rfc3339(expires)));
     data
 }
 
@@ -109,10 +137,14 @@ impl Lock {
     pub async fn release(self, vault: &Vault, clock: &Clock) {
         let now = clock.now_secs();
         let mut released = record("", now, now);
-        released.0.insert("released_by".to_owned(), Value::String(self.owner.clone()));
+        released
+            .0
+            .insert("released_by".to_owned(), Value::String(self.owner.clone()));
         match kv::write(vault, &self.location, &released, self.version).await {
             Ok(_) => debug!(path = %self.location.display(), "released the refresh lock"),
-            Err(error) => warn!(path = %self.location.display(), error = %error, "could not release the refresh lock; it expires by itself"),
+            Err(error) => {
+                warn!(path = %self.location.display(), error = %error, "could not release the refresh lock; it expires by itself")
+            }
         }
     }
 }

@@ -50,7 +50,11 @@ pub enum Outcome {
     /// The stored token had at least the minimum left; nothing was written.
     Fresh { path: String, remaining: Duration },
     /// A new token was written.
-    Refreshed { path: String, expires_at: String, expires_in: u64 },
+    Refreshed {
+        path: String,
+        expires_at: String,
+        expires_in: u64,
+    },
     /// Another run wrote a token that expires later than this run's, so it
     /// was kept.
     KeptNewer { path: String },
@@ -64,8 +68,14 @@ impl Outcome {
                 "token at {path} is still fresh: {} left; nothing to do",
                 humantime::format_duration(Duration::from_secs(remaining.as_secs()))
             ),
-            Outcome::Refreshed { path, expires_at, expires_in } => {
-                format!("wrote a new token to {path}; it expires at {expires_at} (in {expires_in}s)")
+            Outcome::Refreshed {
+                path,
+                expires_at,
+                expires_in,
+            } => {
+                format!(
+                    "wrote a new token to {path}; it expires at {expires_at} (in {expires_in}s)"
+                )
             }
             Outcome::KeptNewer { path } => {
                 format!("another run wrote a newer token to {path} at the same time; kept it")
@@ -79,7 +89,11 @@ impl Outcome {
 pub async fn run(config: &Config, clock: &Clock) -> Result<Outcome, Error> {
     let mut vault = Vault::connect(&config.vault)?;
     let api = Api::new(&config.api)?;
-    info!(addr = vault.addr(), auth = config.vault.auth.method(), "connecting to Vault");
+    info!(
+        addr = vault.addr(),
+        auth = config.vault.auth.method(),
+        "connecting to Vault"
+    );
     let session = auth::login(&mut vault, &config.vault.auth).await?;
     let result = refresh(&vault, &api, config, clock).await;
     session.end(&vault).await;
@@ -95,22 +109,45 @@ struct StoredToken {
 async fn read_token(vault: &Vault, location: &KvLocation) -> Result<StoredToken, Error> {
     Ok(match kv::read(vault, location).await? {
         Stored::Present { data, version } => StoredToken { data, version },
-        Stored::Absent { version } => StoredToken { data: SecretData::default(), version },
+        Stored::Absent { version } => StoredToken {
+            data: SecretData::default(),
+            version,
+        },
     })
 }
 
 /// Returns the outcome of a run that need not log in.
-fn fresh(stored: &StoredToken, location: &KvLocation, config: &Config, clock: &Clock) -> Option<Outcome> {
+fn fresh(
+    stored: &StoredToken,
+    location: &KvLocation,
+    config: &Config,
+    clock: &Clock,
+) -> Option<Outcome> {
     let remaining = token::remaining_life(&stored.data, clock.now())?;
+    if remaining.as_secs() > crate::api::MAX_EXPIRES_IN {
+        warn!(path = %location.display(), remaining_secs = remaining.as_secs(), "stored expires_at is further away than any session lasts; logging in");
+        return None;
+    }
     if config.force || remaining < config.min_remaining {
-        info!(remaining_secs = remaining.as_secs(), "stored token expires soon or --force is set; logging in");
+        info!(
+            remaining_secs = remaining.as_secs(),
+            "stored token expires soon or --force is set; logging in"
+        );
         return None;
     }
     info!(path = %location.display(), remaining_secs = remaining.as_secs(), "stored token is fresh; skipping the login");
-    Some(Outcome::Fresh { path: location.display(), remaining })
+    Some(Outcome::Fresh {
+        path: location.display(),
+        remaining,
+    })
 }
 
-async fn refresh(vault: &Vault, api: &Api, config: &Config, clock: &Clock) -> Result<Outcome, Error> {
+async fn refresh(
+    vault: &Vault,
+    api: &Api,
+    config: &Config,
+    clock: &Clock,
+) -> Result<Outcome, Error> {
     let token_location = kv::resolve(vault, &config.token_path, config.kv_version).await?;
     let credentials_location = kv::resolve(vault, &config.credentials, config.kv_version).await?;
 
@@ -119,7 +156,12 @@ async fn refresh(vault: &Vault, api: &Api, config: &Config, clock: &Clock) -> Re
         return Ok(outcome);
     }
     let credentials = credentials::read(vault, &credentials_location).await?;
-    check_lockout(&Bookkeeping::read(&stored.data), &credentials, config, &token_location)?;
+    check_lockout(
+        &Bookkeeping::read(&stored.data),
+        &credentials,
+        config,
+        &token_location,
+    )?;
     let first_expiry = token::expires_at(&stored.data);
     drop(stored);
 
@@ -133,7 +175,12 @@ async fn refresh(vault: &Vault, api: &Api, config: &Config, clock: &Clock) -> Re
 }
 
 /// Fails when the API rejected too many logins with these credentials.
-fn check_lockout(book: &Bookkeeping, credentials: &Credentials, config: &Config, token_location: &KvLocation) -> Result<(), Error> {
+fn check_lockout(
+    book: &Bookkeeping,
+    credentials: &Credentials,
+    config: &Config,
+    token_location: &KvLocation,
+) -> Result<(), Error> {
     let failures = book.failures_for(&credentials.id);
     if failures >= config.max_failures && !config.reset_failures {
         return Err(Error::LockedOut {
@@ -153,7 +200,13 @@ enum Acquired {
 /// Takes the lock, or waits for the run that holds it. Ends early when a
 /// fresh token appears, or with `--force` any token newer than the one
 /// this run first saw.
-async fn acquire_or_wait(vault: &Vault, token_location: &KvLocation, first_expiry: Option<i64>, config: &Config, clock: &Clock) -> Result<Acquired, Error> {
+async fn acquire_or_wait(
+    vault: &Vault,
+    token_location: &KvLocation,
+    first_expiry: Option<i64>,
+    config: &Config,
+    clock: &Clock,
+) -> Result<Acquired, Error> {
     let location = lock_location(token_location);
     let owner = lock::owner_id();
     let started = clock.now();
@@ -162,7 +215,10 @@ async fn acquire_or_wait(vault: &Vault, token_location: &KvLocation, first_expir
             return Ok(Acquired::Lock(lock));
         }
         if clock.now() - started >= config.lock_wait.as_secs_f64() {
-            return Err(Error::LockHeld { path: location.display(), waited: config.lock_wait.as_secs() });
+            return Err(Error::LockHeld {
+                path: location.display(),
+                waited: config.lock_wait.as_secs(),
+            });
         }
         info!(path = %location.display(), "another run holds the refresh lock; waiting");
         clock.sleep(LOCK_POLL).await;
@@ -170,13 +226,26 @@ async fn acquire_or_wait(vault: &Vault, token_location: &KvLocation, first_expir
         let newer = token::expires_at(&stored.data).is_some_and(|at| Some(at) > first_expiry);
         let remaining = token::remaining_life(&stored.data, clock.now()).unwrap_or_default();
         if newer && (config.force || remaining >= config.min_remaining) {
-            info!(remaining_secs = remaining.as_secs(), "the run holding the lock wrote a fresh token");
-            return Ok(Acquired::Done(Outcome::Fresh { path: token_location.display(), remaining }));
+            info!(
+                remaining_secs = remaining.as_secs(),
+                "the run holding the lock wrote a fresh token"
+            );
+            return Ok(Acquired::Done(Outcome::Fresh {
+                path: token_location.display(),
+                remaining,
+            }));
         }
     }
 }
 
-async fn refresh_locked(vault: &Vault, api: &Api, config: &Config, clock: &Clock, location: &KvLocation, credentials: &Credentials) -> Result<Outcome, Error> {
+async fn refresh_locked(
+    vault: &Vault,
+    api: &Api,
+    config: &Config,
+    clock: &Clock,
+    location: &KvLocation,
+    credentials: &Credentials,
+) -> Result<Outcome, Error> {
     let stored = read_token(vault, location).await?;
     if !config.force {
         if let Some(outcome) = fresh(&stored, location, config, clock) {
@@ -189,6 +258,8 @@ async fn refresh_locked(vault: &Vault, api: &Api, config: &Config, clock: &Clock
         book.clear_failures();
     }
     check_lockout(&book, credentials, config, location)?;
+    let exists = stored.version > 0 || !stored.data.0.is_empty();
+    kv::check_write_access(vault, location, exists).await?;
 
     let issued_at = clock.now_secs();
     match login(api, credentials, &mut book, config, clock).await {
@@ -204,15 +275,26 @@ async fn refresh_locked(vault: &Vault, api: &Api, config: &Config, clock: &Clock
 }
 
 /// Logs in, retrying transient failures and one rejected code.
-async fn login(api: &Api, credentials: &Credentials, book: &mut Bookkeeping, config: &Config, clock: &Clock) -> Result<Session, LoginFailure> {
+async fn login(
+    api: &Api,
+    credentials: &Credentials,
+    book: &mut Bookkeeping,
+    config: &Config,
+    clock: &Clock,
+) -> Result<Session, LoginFailure> {
     let started = clock.now();
     let mut attempts = 0;
     let mut code_retried = false;
     loop {
-        let code = totp::code_after(&credentials.seed, clock, config.totp_margin, book.last_step).await;
+        let code =
+            totp::code_after(&credentials.seed, clock, config.totp_margin, book.last_step).await;
         book.record_step(code.step);
         attempts += 1;
-        info!(step = code.step, attempt = attempts, "logging in to the partners API");
+        info!(
+            step = code.step,
+            attempt = attempts,
+            "logging in to the partners API"
+        );
         let failure = match api.login(&credentials.login, &code.code, clock).await {
             Ok(session) => return Ok(session),
             Err(failure) => failure,
@@ -220,7 +302,9 @@ async fn login(api: &Api, credentials: &Credentials, book: &mut Bookkeeping, con
         let wait = match failure.class {
             FailureClass::CodeRejected | FailureClass::Rejected => {
                 book.record_failure(&credentials.id);
-                let again = failure.class == FailureClass::CodeRejected && !code_retried && book.failures < config.max_failures;
+                let again = failure.class == FailureClass::CodeRejected
+                    && !code_retried
+                    && book.failures < config.max_failures;
                 if !again {
                     return Err(failure);
                 }
@@ -228,17 +312,25 @@ async fn login(api: &Api, credentials: &Credentials, book: &mut Bookkeeping, con
                 info!("the API rejected the TOTP code; trying once more with the next step");
                 Duration::ZERO
             }
-            FailureClass::RateLimited(Some(after)) if after > MAX_RETRY_AFTER => return Err(failure),
+            FailureClass::RateLimited(Some(after)) if after > MAX_RETRY_AFTER => {
+                return Err(failure)
+            }
             FailureClass::RateLimited(after) => backoff(attempts).max(after.unwrap_or_default()),
             FailureClass::Transient => backoff(attempts),
             FailureClass::Final => return Err(failure),
         };
         let spent = clock.now() - started + wait.as_secs_f64();
-        if wait > Duration::ZERO && (attempts >= MAX_LOGIN_ATTEMPTS || spent > LOGIN_RETRY_BUDGET.as_secs_f64()) {
+        if wait > Duration::ZERO
+            && (attempts >= MAX_LOGIN_ATTEMPTS || spent > LOGIN_RETRY_BUDGET.as_secs_f64())
+        {
             return Err(failure);
         }
         if wait > Duration::ZERO {
-            info!(attempt = attempts, wait_ms = wait.as_millis() as u64, "login failed in a transient way; retrying");
+            info!(
+                attempt = attempts,
+                wait_ms = wait.as_millis() as u64,
+                "login failed in a transient way; retrying"
+            );
             clock.sleep(wait).await;
         }
     }
@@ -252,21 +344,38 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Writes the new token with check-and-set; on a lost race, re-reads and
 /// keeps whichever token expires later.
-async fn write_token(vault: &Vault, location: &KvLocation, stored: StoredToken, session: &Session, book: &Bookkeeping, issued_at: u64, config: &Config) -> Result<Outcome, Error> {
-    let StoredToken { mut data, mut version } = stored;
+async fn write_token(
+    vault: &Vault,
+    location: &KvLocation,
+    stored: StoredToken,
+    session: &Session,
+    book: &Bookkeeping,
+    issued_at: u64,
+    config: &Config,
+) -> Result<Outcome, Error> {
+    let StoredToken {
+        mut data,
+        mut version,
+    } = stored;
     let ours = (issued_at + session.expires_in) as i64;
     for _ in 0..WRITE_ATTEMPTS {
         let expires_at = token::set_fields(&mut data, session, issued_at, config.min_remaining);
         book.store(&mut data);
         match kv::write(vault, location, &data, version).await {
             Ok(_) => {
-                return Ok(Outcome::Refreshed { path: location.display(), expires_at, expires_in: session.expires_in });
+                return Ok(Outcome::Refreshed {
+                    path: location.display(),
+                    expires_at,
+                    expires_in: session.expires_in,
+                });
             }
             Err(Error::WriteConflict { .. }) => {
                 let current = read_token(vault, location).await?;
                 if token::expires_at(&current.data).is_some_and(|theirs| theirs >= ours) {
                     info!(path = %location.display(), "another writer stored a token that expires later; keeping it");
-                    return Ok(Outcome::KeptNewer { path: location.display() });
+                    return Ok(Outcome::KeptNewer {
+                        path: location.display(),
+                    });
                 }
                 info!(path = %location.display(), "another writer changed the token path; writing again");
                 (data, version) = (current.data, current.version);
@@ -274,14 +383,24 @@ async fn write_token(vault: &Vault, location: &KvLocation, stored: StoredToken, 
             Err(error) => return Err(error),
         }
     }
-    Err(Error::WriteConflict { path: location.display() })
+    Err(Error::WriteConflict {
+        path: location.display(),
+    })
 }
 
 /// Records the used step and the failure count after a failed login,
 /// leaving the token fields as they were. Best effort: the run's error is
 /// what the operator needs to see.
-async fn save_bookkeeping(vault: &Vault, location: &KvLocation, stored: StoredToken, book: &Bookkeeping) {
-    let StoredToken { mut data, mut version } = stored;
+async fn save_bookkeeping(
+    vault: &Vault,
+    location: &KvLocation,
+    stored: StoredToken,
+    book: &Bookkeeping,
+) {
+    let StoredToken {
+        mut data,
+        mut version,
+    } = stored;
     for _ in 0..WRITE_ATTEMPTS {
         let mut merged = book.clone();
         let current = Bookkeeping::read(&data);

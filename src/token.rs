@@ -21,7 +21,11 @@ pub fn remaining_life(stored: &SecretData, now: f64) -> Option<Duration> {
 
 /// Returns the stored token's expiry as unix seconds, when it has a token.
 pub fn expires_at(stored: &SecretData) -> Option<i64> {
-    let has_token = stored.0.get("access_token").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+    let has_token = stored
+        .0
+        .get("access_token")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
     let text = stored.0.get("expires_at").and_then(Value::as_str)?;
     let at = OffsetDateTime::parse(text, &Rfc3339).ok()?.unix_timestamp();
     has_token.then_some(at)
@@ -29,11 +33,19 @@ pub fn expires_at(stored: &SecretData) -> Option<i64> {
 
 /// Sets the token fields in `data`, keeping every other key. Returns the
 /// expiry as written.
-pub fn set_fields(data: &mut SecretData, session: &Session, issued_at: u64, min_remaining: Duration) -> String {
+pub fn set_fields(
+    data: &mut SecretData,
+    session: &Session,
+    issued_at: u64,
+    min_remaining: Duration,
+) -> String {
     let expires_at = rfc3339(issued_at + session.expires_in);
     let ttl = reread_interval(session.expires_in, min_remaining);
     let fields: [(&str, Value); 6] = [
-        ("access_token", Value::String(session.access_token.expose().to_owned())),
+        (
+            "access_token",
+            Value::String(session.access_token.expose().to_owned()),
+        ),
         ("token_type", Value::String("Bearer".to_owned())),
         ("expires_in", Value::from(session.expires_in)),
         ("issued_at", Value::String(rfc3339(issued_at))),
@@ -73,26 +85,52 @@ mod tests {
 
     #[test]
     fn reread_interval_for_one_hour_token() {
-        assert_eq!(reread_interval(3600, Duration::from_secs(1200)), Duration::from_secs(300));
-        assert_eq!(reread_interval(600, Duration::from_secs(1200)), Duration::from_secs(50));
-        assert_eq!(reread_interval(3600, Duration::from_secs(240)), Duration::from_secs(60));
+        assert_eq!(
+            reread_interval(3600, Duration::from_secs(1200)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            reread_interval(600, Duration::from_secs(1200)),
+            Duration::from_secs(50)
+        );
+        assert_eq!(
+            reread_interval(3600, Duration::from_secs(240)),
+            Duration::from_secs(60)
+        );
         assert_eq!(reread_interval(5, Duration::ZERO), Duration::from_secs(1));
     }
 
     #[test]
     fn remaining_life_needs_token_and_expiry() {
         let stored = data(json!({"access_token": "t", "expires_at": "2027-01-15T08:30:00Z"}));
-        let expires = OffsetDateTime::parse("2027-01-15T08:30:00Z", &Rfc3339).unwrap().unix_timestamp() as f64;
-        assert_eq!(remaining_life(&stored, expires - 600.0), Some(Duration::from_secs(600)));
+        let expires = OffsetDateTime::parse("2027-01-15T08:30:00Z", &Rfc3339)
+            .unwrap()
+            .unix_timestamp() as f64;
+        assert_eq!(
+            remaining_life(&stored, expires - 600.0),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(remaining_life(&stored, expires + 1.0), None);
-        assert_eq!(remaining_life(&data(json!({"expires_at": "2027-01-15T08:30:00Z"})), 0.0), None);
-        assert_eq!(remaining_life(&data(json!({"access_token": "t", "expires_at": "soon"})), 0.0), None);
+        assert_eq!(
+            remaining_life(&data(json!({"expires_at": "2027-01-15T08:30:00Z"})), 0.0),
+            None
+        );
+        assert_eq!(
+            remaining_life(
+                &data(json!({"access_token": "t", "expires_at": "soon"})),
+                0.0
+            ),
+            None
+        );
     }
 
     #[test]
     fn fields_set_and_other_keys_kept() {
         let mut record = data(json!({"owner": "team-a", "access_token": "old"}));
-        let session = Session { access_token: Secret::from("new"), expires_in: 3600 };
+        let session = Session {
+            access_token: Secret::from("new"),
+            expires_in: 3600,
+        };
         let expires_at = set_fields(&mut record, &session, 1234567890, Duration::from_secs(1200));
         assert_eq!(record.0["owner"], "team-a");
         assert_eq!(record.0["access_token"], "new");

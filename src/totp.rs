@@ -175,13 +175,18 @@ pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
             .map(|c| c.to_ascii_uppercase()),
     );
     let length = clean.chars().count();
+    let noun = if length == 1 {
+        "character"
+    } else {
+        "characters"
+    };
     let unpadded = clean.trim_end_matches('=');
     if let Some(position) = unpadded
         .chars()
         .position(|c| !matches!(c, 'A'..='Z' | '2'..='7'))
     {
         return Err(format!(
-            "is not valid base32 ({length} characters, invalid character at position {})",
+            "is not valid base32 ({length} {noun}, invalid character at position {})",
             position + 1
         ));
     }
@@ -190,7 +195,7 @@ pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     }
     if matches!(unpadded.len() % 8, 1 | 3 | 6) {
         return Err(format!(
-            "is not valid base32 ({length} characters, an impossible length)"
+            "is not valid base32 ({length} {noun}, an impossible length)"
         ));
     }
     let mut out = Zeroizing::new(Vec::with_capacity(unpadded.len() * 5 / 8));
@@ -263,13 +268,23 @@ pub async fn current_code(params: &TotpParams, clock: &Clock, margin: Duration) 
 /// Computes the code to send now, for a step later than `used`: a server
 /// that follows RFC 6238 accepts each step once, so a used step is waited
 /// out.
-pub async fn code_after(params: &TotpParams, clock: &Clock, margin: Duration, used: Option<u64>) -> Code {
+pub async fn code_after(
+    params: &TotpParams,
+    clock: &Clock,
+    margin: Duration,
+    used: Option<u64>,
+) -> Code {
     if let Some(used) = used {
         let next_start = used.saturating_add(1).saturating_mul(params.period) as f64;
         let now = clock.now();
         if now < next_start {
-            info!(wait_secs = next_start - now, "TOTP step already used; waiting for the next one");
-            clock.sleep(Duration::from_secs_f64(next_start - now + 0.05)).await;
+            info!(
+                wait_secs = next_start - now,
+                "TOTP step already used; waiting for the next one"
+            );
+            clock
+                .sleep(Duration::from_secs_f64(next_start - now + 0.05))
+                .await;
         }
     }
     current_code(params, clock, margin).await
@@ -411,7 +426,13 @@ mod tests {
     #[tokio::test]
     async fn used_step_waited_out() {
         let clock = Clock::manual(1234567905.0);
-        let code = code_after(&params(RFC_SEED), &clock, Duration::from_secs(5), Some(41152263)).await;
+        let code = code_after(
+            &params(RFC_SEED),
+            &clock,
+            Duration::from_secs(5),
+            Some(41152263),
+        )
+        .await;
         assert_eq!(code.step, 41152264);
         assert_eq!(code.code.expose(), "590587");
     }
@@ -419,7 +440,13 @@ mod tests {
     #[tokio::test]
     async fn older_used_step_no_wait() {
         let clock = Clock::manual(1234567880.0);
-        let code = code_after(&params(RFC_SEED), &clock, Duration::from_secs(5), Some(41152261)).await;
+        let code = code_after(
+            &params(RFC_SEED),
+            &clock,
+            Duration::from_secs(5),
+            Some(41152261),
+        )
+        .await;
         assert_eq!(code.step, 41152262);
         assert_eq!(clock.now(), 1234567880.0);
     }

@@ -4,9 +4,10 @@
 //! memory and is revoked when the run ends; a token the operator gave is
 //! never revoked.
 
-use super::client::{Failure, FailureKind, Vault};
+use super::client::{vault_messages, Failure, FailureKind, Vault};
 use crate::cli::AuthArgs;
 use crate::config::{read_secret_file, DEFAULT_JWT_FILE};
+use crate::error::colon_detail;
 use crate::error::Error;
 use crate::secret::Secret;
 use std::path::PathBuf;
@@ -202,7 +203,7 @@ pub async fn login(vault: &mut Vault, auth: &VaultAuth) -> Result<Session, Error
                     vaultrs::auth::kubernetes::login(vault.inner(), mount, role, jwt.expose())
                 })
                 .await;
-            (mount, role.clone(), result)
+            (mount, format!("for role {role}"), result)
         }
         VaultAuth::AppRole {
             mount,
@@ -216,7 +217,7 @@ pub async fn login(vault: &mut Vault, auth: &VaultAuth) -> Result<Session, Error
                     vaultrs::auth::approle::login(vault.inner(), mount, role_id.expose(), secret)
                 })
                 .await;
-            (mount, "the role ID given".to_owned(), result)
+            (mount, "with the given role ID".to_owned(), result)
         }
     };
     let info =
@@ -243,12 +244,8 @@ fn login_error(vault: &Vault, failure: Failure, method: &str, mount: &str, role:
             method: "POST".to_owned(),
             path: format!("/v1/auth/{mount}/login"),
             reason: format!(
-                " ({method} login failed for role {role}{})",
-                if errors.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", errors.join("; ").trim())
-                }
+                " ({method} login failed {role}{})",
+                colon_detail(&vault_messages(errors))
             ),
             hint: format!(
                 "check the role, its bindings and the credentials of the {method} auth method"

@@ -153,7 +153,10 @@ impl Vault {
             }
             attempt += 1;
             let delay = backoff(self.retry_base, attempt);
-            info!(method, path, attempt,
+            info!(
+                method,
+                path,
+                attempt,
                 delay_ms = delay.as_millis() as u64,
                 "retrying Vault request"
             );
@@ -199,7 +202,7 @@ impl Vault {
                     addr: self.addr.clone(),
                     detail: format!(
                         "{method} /v1/{path} answered HTTP {code}{}",
-                        colon_detail(&errors.join("; "))
+                        colon_detail(&vault_messages(&errors))
                     ),
                     hint: "check Vault's health and run again".to_owned(),
                 }
@@ -208,7 +211,7 @@ impl Vault {
                 method: method.to_owned(),
                 path: format!("/v1/{path}"),
                 status: code,
-                message: colon_detail(&errors.join("; ")),
+                message: colon_detail(&vault_messages(&errors)),
                 hint: "check the path and the Vault server version".to_owned(),
             },
             FailureKind::Transport { detail, tls } => Error::VaultUnavailable {
@@ -229,6 +232,31 @@ impl Vault {
             },
         }
     }
+}
+
+/// Joins Vault's error messages on one line. Core errors arrive wrapped as
+/// "1 error occurred:\n\t* permission denied\n\n"; only the items are kept.
+pub fn vault_messages(errors: &[String]) -> String {
+    let mut items = Vec::new();
+    for error in errors {
+        for line in error.lines() {
+            let line = line.trim().trim_start_matches("* ").trim();
+            let wrapper = line.ends_with("occurred:")
+                && line
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.parse::<u32>().is_ok());
+            if !line.is_empty() && !wrapper {
+                items.push(
+                    line.chars()
+                        .filter(|c| !c.is_control())
+                        .take(200)
+                        .collect::<String>(),
+                );
+            }
+        }
+    }
+    items.join("; ")
 }
 
 /// Returns the HTTP status of a failure, if Vault answered.
@@ -272,6 +300,14 @@ fn classify(error: vaultrs::error::ClientError) -> FailureKind {
                 let body: Option<serde_json::Value> = content
                     .as_deref()
                     .and_then(|c| serde_json::from_str(c).ok());
+                // Vault always answers JSON; a page from a proxy or another
+                // server is reported as such, and retried only where a
+                // status from Vault would be.
+                if body.is_none() && !(code >= 500 || code == 429 || code == 412) {
+                    return FailureKind::Unexpected(format!(
+                        "HTTP {code} with a body that is not JSON"
+                    ));
+                }
                 let errors = body
                     .as_ref()
                     .and_then(|b| b.get("errors"))
@@ -320,7 +356,15 @@ pub fn transport(error: &(dyn std::error::Error + 'static)) -> FailureKind {
     }
     let text = causes.join(": ");
     let lower = text.to_lowercase();
-    let tls = lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake");
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "invalidcontenttype",
+        "corrupt message",
+    ]
+    .iter()
+    .any(|word| lower.contains(word));
     let detail = if timeout {
         "timed out".to_owned()
     } else {
@@ -481,6 +525,17 @@ mod tests {
             };
             assert!(!is_transient(&kind), "{code}");
         }
+    }
+
+    #[test]
+    fn multierror_text_on_one_line() {
+        let errors =
+            vec!["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n".to_owned()];
+        assert_eq!(vault_messages(&errors), "permission denied; invalid token");
+        assert_eq!(
+            vault_messages(&["invalid role or secret ID".to_owned()]),
+            "invalid role or secret ID"
+        );
     }
 
     #[test]

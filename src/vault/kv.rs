@@ -69,6 +69,81 @@ impl rustify::endpoint::Endpoint for MountLookup {
     }
 }
 
+/// `POST sys/capabilities-self`, which vaultrs lacks.
+struct CapabilitiesSelf {
+    path: String,
+}
+
+impl rustify::endpoint::Endpoint for CapabilitiesSelf {
+    type Response = HashMap<String, Value>;
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        "sys/capabilities-self".to_owned()
+    }
+
+    fn method(&self) -> RequestMethod {
+        RequestMethod::POST
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        let body = serde_json::json!({ "paths": [self.path] });
+        Ok(Some(body.to_string().into_bytes()))
+    }
+}
+
+/// Checks, before the login uses up a TOTP step, that the token may write
+/// the secret: `update` when it exists, `create` when not. When Vault does
+/// not answer the check (an older server, or a policy without Vault's
+/// `default` policy), the run goes on and the write itself decides.
+pub async fn check_write_access(
+    vault: &Vault,
+    location: &KvLocation,
+    exists: bool,
+) -> Result<(), Error> {
+    let api_path = location.data_path();
+    let answer = vault
+        .call("POST", "sys/capabilities-self", || {
+            vaultrs::api::exec_with_result(
+                vault.inner(),
+                CapabilitiesSelf {
+                    path: api_path.clone(),
+                },
+            )
+        })
+        .await;
+    let capabilities: Vec<String> = match answer {
+        Ok(data) => data
+            .get(&api_path)
+            .or_else(|| data.get("capabilities"))
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Err(failure) => {
+            debug!(status = ?super::client::status_of(&failure.kind), "capabilities check unavailable; the write will tell");
+            return Ok(());
+        }
+    };
+    let needed = if exists { "update" } else { "create" };
+    let granted = capabilities.iter().any(|c| c == "root" || c == needed)
+        && !capabilities.iter().any(|c| c == "deny");
+    debug!(path = %api_path, ?capabilities, needed, "checked write access");
+    if granted {
+        return Ok(());
+    }
+    Err(Error::VaultDenied {
+        method: "POST".to_owned(),
+        path: format!("/v1/{api_path}"),
+        reason: format!(" (the token lacks `{needed}`; checked before logging in)"),
+        hint: format!("grant `create` and `update` on {api_path} in the token's policy"),
+    })
+}
+
 /// Finds the mount and KV version of a path, from the flags or from Vault.
 pub async fn resolve(
     vault: &Vault,
@@ -100,23 +175,32 @@ pub async fn resolve(
                 Some("2") => KvVersion::V2,
                 _ => KvVersion::V1,
             };
-            if let Some(expected) = fixed.filter(|v| *v != version) {
-                warn!(path = path.full(), mount = %info.path, detected = %version, configured = %expected, "--kv-version differs from the mount; using --kv-version");
+            if let Some(configured) = fixed.filter(|v| *v != version) {
+                // Reading or writing with the wrong version's paths would
+                // store the token under a `data/` key of a KV v1 mount.
+                return Err(Error::InvalidSetting {
+                    name: "--kv-version (KRIPTOMAT_KV_VERSION)".to_owned(),
+                    problem: format!("mount `{}` of {} is KV v{version}, not v{configured}", info.path.trim_end_matches('/'), path.full()),
+                    expected: format!("{version}, or auto"),
+                });
             }
             let version = fixed.unwrap_or(version);
             let mount = path.explicit_mount().unwrap_or(&info.path).to_owned();
             info!(path = path.full(), %mount, %version, "resolved KV mount");
-            path.locate(&mount, version).ok_or_else(|| Error::VaultRequestFailed {
-                method: "GET".to_owned(),
-                path: format!("/v1/{api_path}"),
-                status: 200,
-                message: format!(": mount `{mount}` does not contain the path"),
-                hint: "set --kv-mount and --kv-version".to_owned(),
+            path.locate(&mount, version).ok_or_else(|| Error::InvalidSetting {
+                name: path.setting().to_owned(),
+                problem: format!("`{}` is the mount `{}` itself, not a secret in it", path.full(), mount.trim_end_matches('/')),
+                expected: format!("a secret path below the mount, such as {}/kriptomat/partner", mount.trim_end_matches('/')),
             })
         }
         // Very old servers have no such endpoint; the Vault CLI takes KV v1.
         Err(Failure { kind: FailureKind::Status { code: 404, .. }, .. }) if path.explicit_mount().is_none() && fixed.is_none() => {
             Ok(located(path, path.first_segment(), KvVersion::V1))
+        }
+        Err(Failure { kind: FailureKind::Status { code: 403, ref errors, .. }, .. })
+            if errors.iter().any(|e| e.contains("invalid token")) =>
+        {
+            Err(vault.error(lookup.err().expect("matched an error"), "check the token's policy"))
         }
         Err(Failure { kind: FailureKind::Status { code: 403, .. }, .. }) => match fixed {
             Some(version) => {
@@ -129,7 +213,7 @@ pub async fn resolve(
                 path: format!("/v1/{api_path}"),
                 reason: " (the mounts lookup found no access for this token)".to_owned(),
                 hint: format!(
-                    "grant the token access to {} or set --kv-version (and --kv-mount for a nested mount) to skip the lookup",
+                    "check that a KV mount contains {}, grant the token access to it, or set --kv-version (and --kv-mount for a nested mount) to skip the lookup",
                     path.full()
                 ),
             }),
@@ -200,7 +284,7 @@ fn absent_or_error(
         code: 404, body, ..
     } = &failure.kind
     else {
-        return Err(vault.error(failure, &policy_hint(location)));
+        return Err(vault.error(failure, &policy_hint(location, "read")));
     };
     let warned_v2 = body
         .as_ref()
@@ -230,15 +314,15 @@ fn absent_or_error(
     Ok(Stored::Absent { version })
 }
 
-fn policy_hint(location: &KvLocation) -> String {
+fn policy_hint(location: &KvLocation, capabilities: &str) -> String {
     match location.version {
         KvVersion::V2 => format!(
-            "KV v2 policies name the data/ path: grant it on {} (not {})",
+            "grant {capabilities} on {} in the token's policy (KV v2 policies name the data/ path, not {})",
             location.data_path(),
             location.display()
         ),
         KvVersion::V1 => format!(
-            "grant the token's policy access to {}",
+            "grant {capabilities} on {} in the token's policy",
             location.data_path()
         ),
     }
@@ -289,6 +373,6 @@ pub async fn write(
         }) if errors.iter().any(|e| e.contains("check-and-set")) => Err(Error::WriteConflict {
             path: location.display(),
         }),
-        Err(failure) => Err(vault.error(failure, &policy_hint(location))),
+        Err(failure) => Err(vault.error(failure, &policy_hint(location, "create and update"))),
     }
 }

@@ -13,6 +13,8 @@ use crate::error::Error;
 pub struct KvPath {
     full: String,
     mount: Option<String>,
+    /// The flag and variable the path came from, for messages.
+    setting: String,
 }
 
 /// The `--kv-version` setting.
@@ -48,10 +50,12 @@ impl KvPath {
             Some(mount) => KvPath {
                 full: format!("{mount}/{relative}"),
                 mount: Some(mount.to_owned()),
+                setting: name.to_owned(),
             },
             None => KvPath {
                 full: relative,
                 mount: None,
+                setting: name.to_owned(),
             },
         })
     }
@@ -96,6 +100,11 @@ impl KvPath {
     /// Returns the path including the mount, as `vault kv get` takes it.
     pub fn full(&self) -> &str {
         &self.full
+    }
+
+    /// Returns the flag and variable the path came from.
+    pub fn setting(&self) -> &str {
+        &self.setting
     }
 
     /// Returns the mount the operator named with `--kv-mount`.

@@ -133,7 +133,12 @@ fn kv2_refresh_writes_token_fields(admin: &VaultAdmin) {
     assert!(body.get("expires_in").is_none());
     let stored = check_token(&scenario, 3600);
     assert_eq!(stored["ttl"], "300s");
-    let mut keys: Vec<&str> = stored.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = stored
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
     let mut expected: Vec<&str> = TOKEN_FIELDS.to_vec();
     expected.extend(["login_failures", "totp_last_step"]);
@@ -363,13 +368,22 @@ fn fresh_token_skipped(admin: &VaultAdmin) {
 fn assert_untouched(scenario: &Scenario, before: &Option<Value>) {
     let strip = |value: Option<Value>| {
         value.map(|mut v| {
-            for key in ["totp_last_step", "login_failures", "credentials_version", "credentials_fingerprint"] {
+            for key in [
+                "totp_last_step",
+                "login_failures",
+                "credentials_version",
+                "credentials_fingerprint",
+            ] {
                 v.as_object_mut().unwrap().remove(key);
             }
             v
         })
     };
-    assert_eq!(strip(scenario.stored_token()), strip(before.clone()), "token fields changed");
+    assert_eq!(
+        strip(scenario.stored_token()),
+        strip(before.clone()),
+        "token fields changed"
+    );
 }
 
 fn missing_fields_exit_65(admin: &VaultAdmin) {
@@ -440,14 +454,23 @@ fn credentials_absent_exit_65(admin: &VaultAdmin) {
     assert_eq!(scenario.stored_token(), None);
 }
 
-fn rejected_keeps_token(admin: &VaultAdmin, response: ScriptedResponse, times: usize, needle: &str) {
+fn rejected_keeps_token(
+    admin: &VaultAdmin,
+    response: ScriptedResponse,
+    times: usize,
+    needle: &str,
+) {
     let scenario = Scenario::new(admin, 2, false);
     scenario.put_token(json!({"access_token": "previous", "expires_at": future(60)}));
     let before = scenario.stored_token();
     scenario.sim.push_response_times(response, times);
     let run = scenario.run(&[]);
     assert_failure(&scenario, &run, 77, needle);
-    assert!(run.stderr.contains("/api/v1/partners/auth/login"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/api/v1/partners/auth/login"),
+        "{}",
+        run.stderr
+    );
     assert_untouched(&scenario, &before);
     assert_eq!(scenario.sim.logins_attempted(), times);
     assert_eq!(scenario.stored_token().unwrap()["login_failures"], times);
@@ -455,7 +478,12 @@ fn rejected_keeps_token(admin: &VaultAdmin, response: ScriptedResponse, times: u
 
 fn api_401_keeps_token(admin: &VaultAdmin) {
     let body = json!({"message": "Invalid credentials."});
-    rejected_keeps_token(admin, ScriptedResponse::json(401, body), 1, "HTTP 401: Invalid credentials.");
+    rejected_keeps_token(
+        admin,
+        ScriptedResponse::json(401, body),
+        1,
+        "HTTP 401: Invalid credentials.",
+    );
 }
 
 fn api_422_keeps_token(admin: &VaultAdmin) {
@@ -468,10 +496,26 @@ fn api_5xx_and_html_exit_69(admin: &VaultAdmin) {
     // Transient answers are retried with a fresh TOTP step each time; a
     // 2-second period keeps the step waits short.
     let responses = [
-        (ScriptedResponse::json(500, json!({"message": "Server Error"})), 3, "HTTP 500: Server Error"),
-        (ScriptedResponse::html(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"), 3, "HTTP 502"),
-        (ScriptedResponse::text(200, "<html>maintenance</html>"), 1, "not JSON"),
-        (ScriptedResponse::json(200, json!({"access_token": 123})), 1, "access_token"),
+        (
+            ScriptedResponse::json(500, json!({"message": "Server Error"})),
+            3,
+            "HTTP 500: Server Error",
+        ),
+        (
+            ScriptedResponse::html(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+            3,
+            "HTTP 502",
+        ),
+        (
+            ScriptedResponse::text(200, "<html>maintenance</html>"),
+            1,
+            "not JSON",
+        ),
+        (
+            ScriptedResponse::json(200, json!({"access_token": 123})),
+            1,
+            "access_token",
+        ),
     ];
     for (response, attempts, needle) in responses {
         let mut scenario = Scenario::new(admin, 2, false);
@@ -484,8 +528,16 @@ fn api_5xx_and_html_exit_69(admin: &VaultAdmin) {
         assert!(!run.stderr.contains("<html"), "{}", run.stderr);
         assert_eq!(scenario.sim.logins_attempted(), attempts, "{needle}");
         assert_untouched(&scenario, &before);
-        let steps: Vec<u64> = scenario.sim.requests().iter().map(|r| r.at_unix / 2).collect();
-        assert!(steps.windows(2).all(|w| w[0] < w[1]), "a retry reused a TOTP step: {steps:?}");
+        let steps: Vec<u64> = scenario
+            .sim
+            .requests()
+            .iter()
+            .map(|r| r.at_unix / 2)
+            .collect();
+        assert!(
+            steps.windows(2).all(|w| w[0] < w[1]),
+            "a retry reused a TOTP step: {steps:?}"
+        );
     }
 }
 

@@ -35,7 +35,10 @@ pub const FAKE_CASES: &[FakeCase] = &[
     ),
     ("write conflict exit 75", write_conflict_exit_75),
     ("lost race keeps later token", lost_race_keeps_later_token),
-    ("lost race rewrites older token", lost_race_rewrites_older_token),
+    (
+        "lost race rewrites older token",
+        lost_race_rewrites_older_token,
+    ),
     (
         "soft deleted credentials exit 65",
         soft_deleted_credentials_exit_65,
@@ -87,13 +90,15 @@ fn explicit_mount_and_version_skip_lookup(vault: &FakeVault, admin: &VaultAdmin)
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    let at = |method: &str, path: &str| format!("{method} /v1/{}/data/kriptomat/{path}", scenario.mount);
+    let at =
+        |method: &str, path: &str| format!("{method} /v1/{}/data/kriptomat/{path}", scenario.mount);
     let expected = vec![
         at("GET", "token"),
         at("GET", "partner"),
         at("GET", "token.lock"),
         at("POST", "token.lock"),
         at("GET", "token"),
+        "POST /v1/sys/capabilities-self".to_owned(),
         at("POST", "token"),
         at("POST", "token.lock"),
     ];
@@ -181,7 +186,11 @@ fn write_conflict_exit_75(vault: &FakeVault, admin: &VaultAdmin) {
     scenario.put_token(json!({"access_token": "previous", "expires_at": "2000-01-01T00:00:00Z"}));
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
     let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).exact().times(3));
+    vault.inject(
+        Fault::status("POST", &path, 400, body.to_vec())
+            .exact()
+            .times(3),
+    );
     let run = scenario.run(&[]);
     assert_eq!(run.code, 75, "{}", run.stderr);
     assert!(run.stderr.contains("write conflict"), "{}", run.stderr);
@@ -194,7 +203,11 @@ fn lost_race_keeps_later_token(vault: &FakeVault, admin: &VaultAdmin) {
     scenario.put_token(later.clone());
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
     let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).exact().times(1));
+    vault.inject(
+        Fault::status("POST", &path, 400, body.to_vec())
+            .exact()
+            .times(1),
+    );
     let run = scenario.run(&["--force"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("kept it"), "{}", run.stdout);
@@ -206,10 +219,17 @@ fn lost_race_rewrites_older_token(vault: &FakeVault, admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
     let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(Fault::status("POST", &path, 400, body.to_vec()).exact().times(1));
+    vault.inject(
+        Fault::status("POST", &path, 400, body.to_vec())
+            .exact()
+            .times(1),
+    );
     let run = scenario.run(&[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(scenario.stored_token().unwrap()["access_token"], scenario.sim.issued_tokens()[0].as_str());
+    assert_eq!(
+        scenario.stored_token().unwrap()["access_token"],
+        scenario.sim.issued_tokens()[0].as_str()
+    );
 }
 
 fn soft_deleted_credentials_exit_65(_vault: &FakeVault, admin: &VaultAdmin) {

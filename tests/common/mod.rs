@@ -205,11 +205,24 @@ impl<'a> Scenario<'a> {
     /// paths and capabilities.
     pub fn least_privilege_policy(&self) -> String {
         use vault_kriptomat::vault::path::{KvLocation, KvVersion};
-        let version = if self.version == 2 { KvVersion::V2 } else { KvVersion::V1 };
-        let at = |path: &str| KvLocation { mount: self.mount.clone(), path: path.to_owned(), version };
+        let version = if self.version == 2 {
+            KvVersion::V2
+        } else {
+            KvVersion::V1
+        };
+        let at = |path: &str| KvLocation {
+            mount: self.mount.clone(),
+            path: path.to_owned(),
+            version,
+        };
         vault_kriptomat::contract::policy_grants(&at(&self.credentials), &at(&self.token))
             .iter()
-            .map(|grant| format!("path \"{}\" {{ capabilities = {:?} }}\n", grant.path, grant.capabilities))
+            .map(|grant| {
+                format!(
+                    "path \"{}\" {{ capabilities = {:?} }}\n",
+                    grant.path, grant.capabilities
+                )
+            })
             .collect()
     }
 

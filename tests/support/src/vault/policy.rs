@@ -18,6 +18,22 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Returns the name Vault uses in policies and answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Create => "create",
+            Capability::Read => "read",
+            Capability::Update => "update",
+            Capability::Delete => "delete",
+            Capability::List => "list",
+            Capability::Patch => "patch",
+            Capability::Sudo => "sudo",
+            Capability::Deny => "deny",
+            Capability::Subscribe => "subscribe",
+            Capability::Recover => "recover",
+        }
+    }
+
     fn parse(name: &str) -> Option<Capability> {
         Some(match name {
             "create" => Capability::Create,
@@ -180,6 +196,20 @@ impl Acl {
                 !capabilities.contains(&Capability::Deny) && capabilities.contains(&capability)
             }
             None => false,
+        }
+    }
+
+    /// Lists the capabilities on `path` as `sys/capabilities-self` answers:
+    /// `["root"]` for a root token, `["deny"]` when no rule matches.
+    pub fn capabilities(&self, path: &str) -> Vec<String> {
+        if self.root {
+            return vec!["root".to_string()];
+        }
+        match self.governing_rule(path) {
+            Some(capabilities) if !capabilities.is_empty() => {
+                capabilities.iter().map(|c| c.name().to_string()).collect()
+            }
+            _ => vec!["deny".to_string()],
         }
     }
 

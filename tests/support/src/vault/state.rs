@@ -390,6 +390,9 @@ impl State {
         if path.starts_with("sys/policies/acl/") {
             return sys::policies(self, &call);
         }
+        if path == "sys/capabilities-self" {
+            return sys::capabilities_self(&call);
+        }
         if path == "sys/auth" || path.starts_with("sys/auth/") {
             return auth::sys_auth(self, &call);
         }

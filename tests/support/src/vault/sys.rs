@@ -246,6 +246,39 @@ pub fn ui_mounts(state: &State, call: &Call) -> Reply {
 }
 
 /// Serves `sys/policies/acl/` (list) and `sys/policies/acl/<name>`.
+/// Serves `POST sys/capabilities-self`: the calling token's capabilities on
+/// each path of `paths` (or the older single `path`), keyed by path, plus
+/// `capabilities` for the first one, as Vault's answer has both.
+pub fn capabilities_self(call: &Call) -> Reply {
+    if call.operation != Operation::Write {
+        return unsupported_operation();
+    }
+    if let Err(reply) = call.require("sys/capabilities-self", Capability::Update) {
+        return reply;
+    }
+    let paths: Vec<String> = match (call.body.get("paths"), call.body.get("path")) {
+        (Some(Value::Array(items)), _) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        (Some(Value::String(one)), _) | (None, Some(Value::String(one))) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    if paths.is_empty() {
+        return bad_request("missing paths");
+    }
+    let mut data = Map::new();
+    for path in &paths {
+        let key = path.trim_start_matches('/');
+        data.insert(path.clone(), json!(call.acl.capabilities(key)));
+    }
+    data.insert(
+        "capabilities".to_string(),
+        json!(call.acl.capabilities(paths[0].trim_start_matches('/'))),
+    );
+    Envelope::new(Value::Object(data)).mount_type("system").ok()
+}
+
 pub fn policies(state: &mut State, call: &Call) -> Reply {
     let name = call
         .path
