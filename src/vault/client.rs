@@ -20,6 +20,9 @@ pub struct Vault {
     addr: String,
     max_retries: u32,
     retry_base: Duration,
+    /// Which CAs verify Vault's certificate, and the name checked, for
+    /// TLS error messages.
+    trust: String,
 }
 
 /// One Vault request that failed, before the caller adds its meaning.
@@ -96,6 +99,7 @@ impl Vault {
             addr,
             max_retries: config.max_retries,
             retry_base: Duration::from_millis(500),
+            trust: describe_trust(config),
         })
     }
 
@@ -218,7 +222,7 @@ impl Vault {
                 addr: self.addr.clone(),
                 detail: format!("{method} /v1/{path} failed: {detail}"),
                 hint: if tls {
-                    "check VAULT_CACERT/VAULT_CAPATH, VAULT_TLS_SERVER_NAME and the server certificate".to_owned()
+                    format!("TLS with {}: check that this CA signed the server certificate and that the certificate names the host (VAULT_TLS_SERVER_NAME)", self.trust)
                 } else {
                     "check VAULT_ADDR and that Vault is running".to_owned()
                 },
@@ -232,6 +236,20 @@ impl Vault {
             },
         }
     }
+}
+
+/// Describes the trust settings in use: the CA file or directory (or the
+/// system roots) and the name verified.
+fn describe_trust(config: &VaultConfig) -> String {
+    let tls = &config.tls;
+    let roots = match (&tls.ca_cert, &tls.ca_path) {
+        (Some(file), _) => format!("CA file {} (VAULT_CACERT)", file.display()),
+        (None, Some(dir)) => format!("CA directory {} (VAULT_CAPATH)", dir.display()),
+        (None, None) => "the system's CA roots".to_owned(),
+    };
+    let host = config.addr.host_str().unwrap_or_default();
+    let name = tls.server_name.as_deref().unwrap_or(host);
+    format!("{roots}, verifying the name {name}")
 }
 
 /// Joins Vault's error messages on one line. Core errors arrive wrapped as

@@ -98,6 +98,8 @@ pub struct Scenario<'a> {
     pub credentials: String,
     pub token: String,
     pub env: Vec<(String, String)>,
+    /// Runs this scenario's binary at the highest verbosity.
+    pub verbose: bool,
 }
 
 impl<'a> Scenario<'a> {
@@ -132,6 +134,7 @@ impl<'a> Scenario<'a> {
             mount,
             version,
             env: Vec::new(),
+            verbose: false,
         };
         scenario.put_credentials(scenario.default_credentials());
         scenario.env = vec![
@@ -189,6 +192,25 @@ impl<'a> Scenario<'a> {
         self.set_env("KRIPTOMAT_TOTP_MARGIN", "0s");
     }
 
+    /// Removes an environment variable of the binary.
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(k, _)| k != name);
+    }
+
+    /// Starts the binary without waiting for it, for concurrent runs.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vault-kriptomat"));
+        command
+            .env_clear()
+            .env("HOME", std::env::temp_dir())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .arg("refresh")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().expect("binary starts")
+    }
+
     /// Sets or replaces an environment variable for the binary.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);
@@ -198,7 +220,12 @@ impl<'a> Scenario<'a> {
     pub fn run(&self, args: &[&str]) -> Run {
         let mut all = vec!["refresh"];
         all.extend_from_slice(args);
-        run_binary(&self.env, &all)
+        let mut env = self.env.clone();
+        if self.verbose {
+            all.push("-vvv");
+            env.push(("RUST_LOG".to_owned(), "trace".to_owned()));
+        }
+        run_binary(&env, &all)
     }
 
     /// Returns the policy the tool needs here, built from its own list of
