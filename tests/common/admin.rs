@@ -153,6 +153,53 @@ impl VaultAdmin {
             .to_owned()
     }
 
+    /// Enables AppRole at `mount`, creates a role with the policy, and
+    /// returns its role ID and a new secret ID.
+    pub fn approle(&self, mount: &str, role: &str, policy: &str) -> (String, String) {
+        self.expect_ok(
+            "POST",
+            &format!("sys/auth/{mount}"),
+            Some(json!({"type": "approle"})),
+        );
+        let role_path = format!("auth/{mount}/role/{role}");
+        self.expect_ok(
+            "POST",
+            &role_path,
+            Some(json!({"token_policies": [policy], "token_ttl": "10m"})),
+        );
+        let role_id = self
+            .expect_ok("GET", &format!("{role_path}/role-id"), None)
+            .expect("role-id JSON");
+        let secret_id = self
+            .expect_ok("POST", &format!("{role_path}/secret-id"), Some(json!({})))
+            .expect("secret-id JSON");
+        (
+            role_id["data"]["role_id"]
+                .as_str()
+                .expect("role_id")
+                .to_owned(),
+            secret_id["data"]["secret_id"]
+                .as_str()
+                .expect("secret_id")
+                .to_owned(),
+        )
+    }
+
+    pub fn disable_auth(&self, mount: &str) {
+        self.send("DELETE", &format!("sys/auth/{mount}"), None);
+    }
+
+    /// Returns whether a token is still valid.
+    pub fn token_valid(&self, token: &str) -> bool {
+        let response = self
+            .http
+            .get(format!("{}/v1/auth/token/lookup-self", self.addr))
+            .header("X-Vault-Token", token)
+            .send()
+            .expect("Vault answers");
+        response.status().is_success()
+    }
+
     pub fn delete_policy(&self, name: &str) {
         self.send("DELETE", &format!("sys/policies/acl/{name}"), None);
     }

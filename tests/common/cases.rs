@@ -43,6 +43,9 @@ pub const CASES: &[Case] = &[
     ("api 422 keeps token", api_422_keeps_token),
     ("api 5xx and html exit 69", api_5xx_and_html_exit_69),
     ("vault policy denied exit 77", vault_policy_denied_exit_77),
+    ("write denied before login", write_denied_before_login),
+    ("approle login revoked", approle_login_revoked),
+    ("token file with newline", token_file_with_newline),
 ];
 
 /// Runs every case and reports all failures at once.
@@ -556,5 +559,78 @@ fn vault_policy_denied_exit_77(admin: &VaultAdmin) {
     assert!(run.stderr.contains("data/"), "{}", run.stderr);
     assert!(!run.stderr.contains(&token), "{}", run.stderr);
     assert_eq!(scenario.sim.logins_attempted(), 0);
+    admin.delete_policy(&name);
+}
+
+fn write_denied_before_login(admin: &VaultAdmin) {
+    let mut scenario = Scenario::new(admin, 2, false);
+    let name = format!("{}-read-only", scenario.mount);
+    let policy = format!(
+        "path \"{}/data/kriptomat/*\" {{ capabilities = [\"read\"] }}\n",
+        scenario.mount
+    );
+    let token = admin.token_with_policy(&name, &policy);
+    scenario.set_env("VAULT_TOKEN", &token);
+    let run = scenario.run(&[]);
+    // The lock write is the first write, and it fails before any login.
+    assert_failure(&scenario, &run, 77, "create and update");
+    assert_eq!(scenario.sim.logins_attempted(), 0);
+    admin.delete_policy(&name);
+
+    // With the lock writable but not the token, Vault's capabilities
+    // check stops the run before the login.
+    let name = format!("{}-lock-only", scenario.mount);
+    let policy = format!(
+        "path \"{m}/data/kriptomat/*\" {{ capabilities = [\"read\"] }}\npath \"{m}/data/kriptomat/token.lock\" {{ capabilities = [\"read\", \"create\", \"update\"] }}\n",
+        m = scenario.mount
+    );
+    let token = admin.token_with_policy(&name, &policy);
+    scenario.set_env("VAULT_TOKEN", &token);
+    let run = scenario.run(&[]);
+    assert_failure(&scenario, &run, 77, "checked before logging in");
+    assert_eq!(scenario.sim.logins_attempted(), 0);
+    admin.delete_policy(&name);
+}
+
+fn approle_login_revoked(admin: &VaultAdmin) {
+    let mut scenario = Scenario::new(admin, 2, false);
+    let policy = format!("{}-approle", scenario.mount);
+    admin.token_with_policy(&policy, &scenario.least_privilege_policy());
+    let mount = format!("{}-approle", scenario.mount);
+    let (role_id, secret_id) = admin.approle(&mount, "kriptomat", &policy);
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret-id");
+    std::fs::write(&secret_file, format!("{secret_id}\n")).unwrap();
+    scenario.remove_env("VAULT_TOKEN");
+    scenario.set_env("KRIPTOMAT_VAULT_AUTH", "approle");
+    scenario.set_env("KRIPTOMAT_VAULT_AUTH_MOUNT", &mount);
+    scenario.set_env("KRIPTOMAT_VAULT_ROLE_ID", &role_id);
+    scenario.set_env(
+        "KRIPTOMAT_VAULT_SECRET_ID_FILE",
+        &secret_file.display().to_string(),
+    );
+    let run = scenario.run(&[]);
+    assert_success(&scenario, &run);
+    run.assert_no_secret(&[&role_id, &secret_id]);
+    check_token(&scenario, 3600);
+    admin.disable_auth(&mount);
+    admin.delete_policy(&policy);
+}
+
+fn token_file_with_newline(admin: &VaultAdmin) {
+    let mut scenario = Scenario::new(admin, 2, false);
+    let name = format!("{}-file", scenario.mount);
+    let token = admin.token_with_policy(&name, &scenario.least_privilege_policy());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("  {token}\n")).unwrap();
+    scenario.remove_env("VAULT_TOKEN");
+    scenario.set_env(
+        "KRIPTOMAT_VAULT_TOKEN_FILE",
+        &file.path().display().to_string(),
+    );
+    let run = scenario.run(&[]);
+    assert_success(&scenario, &run);
+    run.assert_no_secret(&[&token]);
+    assert!(admin.token_valid(&token), "a given token is never revoked");
     admin.delete_policy(&name);
 }
