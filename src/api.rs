@@ -3,9 +3,9 @@
 //! The login is `POST {base}/api/v1/partners/auth/login` with a JSON body of
 //! email, password, TOTP code (a string, so leading zeros survive), client
 //! ID (a JSON integer), client secret and, when a session length is set,
-//! `expires_in`. Answers are sorted into the tool's error classes; an error
-//! carries the status and the API's `message`, never the request or an HTML
-//! page.
+//! `expires_in`. Responses are sorted into the tool's error classes. An
+//! error carries the status and the API's `message`, never the request or an
+//! HTML page.
 
 use crate::clock::Clock;
 use crate::config::ApiConfig;
@@ -23,7 +23,7 @@ pub const LOGIN_PATH: &str = "api/v1/partners/auth/login";
 /// Session length when the API does not say and none was requested.
 pub const DEFAULT_EXPIRES_IN: u64 = 3600;
 /// Longest session accepted from the API: 31 days. Sessions last an hour;
-/// a larger value is a broken answer, and would overflow expiry arithmetic.
+/// a larger value is a broken response, and would overflow expiry arithmetic.
 pub const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
 /// A clock this far from the API's `Date` header is reported.
 const SKEW_WARNING: Duration = Duration::from_secs(15);
@@ -57,7 +57,7 @@ struct LoginBody<'a> {
     expires_in: Option<u64>,
 }
 
-/// How a failed login may be retried.
+/// Retry class of a failed login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
     /// The API rejected the TOTP code: one retry with the next step.
@@ -66,9 +66,9 @@ pub enum FailureClass {
     Rejected,
     /// HTTP 429, with the `Retry-After` wait when the API sent one.
     RateLimited(Option<Duration>),
-    /// No answer, a timeout or a 5xx: retried with backoff.
+    /// No response, a timeout or a 5xx: retried with backoff.
     Transient,
-    /// An answer that a retry would not change.
+    /// A response that a retry would not change.
     Final,
 }
 
@@ -175,7 +175,7 @@ impl Api {
             client_secret: credentials.client_secret.expose(),
             expires_in: self.session_ttl,
         };
-        // The serialised body holds the password and code: it is wiped once sent.
+        // The serialised body contains the password and code, so it is wiped once sent.
         let json = Zeroizing::new(serde_json::to_vec(&body).expect("the login body serialises"));
         debug!(endpoint = %self.endpoint, session_ttl = ?self.session_ttl, "sending login");
         let response = self
@@ -203,7 +203,7 @@ impl Api {
                 .map_err(|e| LoginFailure::transient(self.transport_error(&e)))?
                 .to_vec(),
         );
-        info!(status, "login answered");
+        info!(status, "login response received");
         let mut parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
         drop(bytes);
         if !(200..300).contains(&status) {

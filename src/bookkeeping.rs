@@ -44,7 +44,8 @@ pub struct Bookkeeping {
     pub fingerprint: Option<String>,
 }
 
-/// Which credentials a run uses, to tell whether they were rewritten.
+/// Identity of the credentials a run uses, to tell whether they were
+/// rewritten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialsId {
     pub version: Option<u64>,

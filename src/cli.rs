@@ -202,7 +202,7 @@ pub struct VaultArgs {
     pub vault_max_retries: Option<String>,
 }
 
-/// How the tool logs in to Vault.
+/// Vault authentication settings.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Vault authentication")]
 pub struct AuthArgs {
@@ -278,7 +278,7 @@ pub struct AuthArgs {
     pub vault_token_file: Option<String>,
 }
 
-/// Where the secrets live in Vault.
+/// Paths of the secrets in Vault.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Secret paths")]
 pub struct PathArgs {

@@ -2,7 +2,7 @@
 //!
 //! The system clock is the default. `KRIPTOMAT_TEST_CLOCK_START=<unix
 //! seconds>` makes the clock start at that time when the process starts and
-//! advance in real time; the test suite uses it to run the binary at the
+//! advance in real time. The test suite uses it to run the binary at the
 //! RFC 6238 test times. In-process tests use a manual clock whose sleeps
 //! advance time at once.
 

@@ -20,7 +20,7 @@ pub const DEFAULT_VAULT_ADDR: &str = "https://127.0.0.1:8200";
 pub const DEFAULT_API_URL: &str = "https://api.kriptomat.io";
 /// Skip the login when the stored token has at least this long left. With a
 /// CronJob every 5 minutes and Vault Agent re-reading every 5 minutes, a
-/// token is replaced with 15 to 20 minutes left and every agent holds the
+/// token is replaced with 15 to 20 minutes left and every agent has the
 /// new one at least 10 minutes before the old one expires.
 pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(20 * 60);
 /// Timeout of one Vault request, as the Vault CLI's default.

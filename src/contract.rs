@@ -55,7 +55,7 @@ pub fn lock_location(token: &KvLocation) -> KvLocation {
 
 /// Lists the Vault API paths a run reads and writes, with the capabilities
 /// needed: the exact content of a least-privilege policy. The mounts lookups
-/// are listed although Vault answers them for any token with access below
+/// are listed although Vault allows them to any token with access below
 /// the mount. Token self-revocation is left out because Vault's `default`
 /// policy grants it.
 pub fn policy_grants(credentials: &KvLocation, token: &KvLocation) -> Vec<PathGrant> {

@@ -23,7 +23,8 @@ use tracing::info;
 pub struct Credentials {
     pub login: LoginCredentials,
     pub seed: TotpParams,
-    /// Which version and values these are, for the failure count.
+    /// Identity of these credentials (version and fingerprint), for the
+    /// failure count.
     pub id: CredentialsId,
 }
 

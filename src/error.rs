@@ -3,8 +3,8 @@
 //! Every failure ends as one [`Error`]. Its `Display` is the single line
 //! printed on stderr: what failed, on which path, field or endpoint, and
 //! what to do next. No variant carries a secret value. [`Error::exit_code`]
-//! is the only place where a failure becomes an exit code; the codes come
-//! from `sysexits.h` so schedulers and alerting can tell the classes apart.
+//! is the only place where a failure becomes an exit code. The codes come
+//! from `sysexits.h`, so schedulers and alerting can tell the classes apart.
 
 use std::process::ExitCode;
 
@@ -51,7 +51,7 @@ pub enum Error {
         hint: String,
     },
 
-    /// Vault could not be reached, timed out or answered with a server error.
+    /// Vault could not be reached, timed out or responded with a server error.
     #[error("Vault at {addr} is unavailable: {detail}; {hint}")]
     VaultUnavailable {
         addr: String,
@@ -59,7 +59,7 @@ pub enum Error {
         hint: String,
     },
 
-    /// Vault answered a request with an error the tool cannot act on.
+    /// Vault responded to a request with an error the tool cannot act on.
     #[error("Vault rejected {method} {path}: HTTP {status}{message}; {hint}")]
     VaultRequestFailed {
         method: String,
@@ -94,7 +94,7 @@ pub enum Error {
         failures: u32,
     },
 
-    /// The partners API could not be reached or answered with a server error.
+    /// The partners API could not be reached or responded with a server error.
     #[error("Kriptomat API {endpoint} is unavailable: {detail}; {hint}")]
     ApiUnavailable {
         endpoint: String,

@@ -1,12 +1,11 @@
 //! One login at a time across processes and pods: a lock record in Vault.
 //!
-//! The record sits next to the token secret (`<token path>.lock`) and holds
+//! The record sits next to the token secret (`<token path>.lock`) and has
 //! an owner and an expiry, so a run that crashed blocks the next ones only
 //! until the expiry. On KV v2 the record is taken with a check-and-set
 //! write, so of two runs that read a free lock only one can take it. KV v1
-//! has no check-and-set: a run writes the record and reads it back, which
-//! narrows the race without closing it; the token step guard and the
-//! token's own check-and-set (v2) remain.
+//! has no check-and-set, so a run writes the record and reads it back. That
+//! narrows the race without closing it, and the TOTP step guard remains.
 
 use crate::clock::Clock;
 use crate::error::Error;

@@ -2,9 +2,8 @@
 //!
 //! Logs go to stderr and record decisions (address, mount, KV version,
 //! paths, statuses, expiry), never values. Without RUST_LOG only this
-//! crate's events are shown; vaultrs and the HTTP stack stay at `error` or
-//! below, because vaultrs reports every failed request at `error` and the
-//! run's own error line already says what failed.
+//! crate's events are shown: vaultrs reports every failed request at
+//! `error`, and the run's own error line already states what failed.
 
 use tracing_subscriber::EnvFilter;
 

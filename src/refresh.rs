@@ -6,8 +6,8 @@
 //! 1. A fresh stored token ends the run without a login or a write.
 //! 2. The credentials are read and checked, and the failure count decides
 //!    whether the API may be called at all.
-//! 3. The lock is taken, or a run that holds it is waited for; after taking
-//!    it, the token is read again, because the holder may have refreshed it.
+//! 3. The lock is taken, or the run that has it is waited for. After taking
+//!    it, the token is read again, because that run may have refreshed it.
 //! 4. The login uses a TOTP step later than any used before, retries
 //!    transient failures within a bound, and retries a rejected code once
 //!    with the next step.
@@ -44,7 +44,7 @@ pub const LOCK_POLL: Duration = Duration::from_secs(2);
 /// Token writes tried per run when other writers win the race.
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// How a successful run ended.
+/// Result of a successful run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The stored token had at least the minimum left; nothing was written.
@@ -220,7 +220,7 @@ async fn acquire_or_wait(
                 waited: config.lock_wait.as_secs(),
             });
         }
-        info!(path = %location.display(), "another run holds the refresh lock; waiting");
+        info!(path = %location.display(), "refresh lock held by another run; waiting");
         clock.sleep(LOCK_POLL).await;
         let stored = read_token(vault, token_location).await?;
         let newer = token::expires_at(&stored.data).is_some_and(|at| Some(at) > first_expiry);

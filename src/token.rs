@@ -64,7 +64,7 @@ pub fn set_fields(
 /// secret after 85 to 95 percent of its lease. A twelfth of the token's
 /// life, and at most a quarter of `min_remaining`, means an agent that reads
 /// this token at any moment until it is replaced reads again well before it
-/// expires; five minutes caps the re-read load.
+/// expires. Five minutes caps the re-read load.
 pub fn reread_interval(expires_in: u64, min_remaining: Duration) -> Duration {
     let mut seconds = (expires_in / 12).min(MAX_REREAD_INTERVAL.as_secs());
     if min_remaining.as_secs() >= 4 {

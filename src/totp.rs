@@ -166,7 +166,7 @@ fn percent_decode(text: &str) -> Option<Zeroizing<String>> {
 }
 
 /// Decodes base32 after normalising it: white space removed, upper-cased,
-/// trailing `=` dropped. The error says what is wrong without the text.
+/// trailing `=` dropped. The error describes the problem without the text.
 pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut clean = Zeroizing::new(String::with_capacity(text.len()));
     clean.extend(

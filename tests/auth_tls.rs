@@ -234,8 +234,8 @@ fn namespace_sent_on_every_request() {
     assert_eq!(run.code, 77, "{}", run.stderr);
 }
 
-/// A TLS fake Vault with a certificate for `names`, and an admin that
-/// trusts its CA.
+/// Starts a TLS fake Vault with a certificate for `names`, and an admin
+/// that trusts its CA.
 fn tls_fake(pki: &TestPki, names: &[&str], client_ca: bool) -> (FakeVault, VaultAdmin) {
     let (cert_chain_pem, key_pem) = pki.server_cert(names);
     let tls = kriptomat_testkit::vault::TlsOptions {
@@ -337,8 +337,8 @@ fn tls_server_name_override() {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
-/// The admin client cannot verify a certificate for another name, so it
-/// connects with the name mapped to the fake's address.
+/// Builds an admin that connects by the certificate's name, mapped to the
+/// fake's address, because it cannot verify a certificate for another name.
 fn admin_for_name(admin: &VaultAdmin, pki: &TestPki) -> VaultAdmin {
     let port = admin
         .addr

@@ -13,7 +13,7 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path)
 }
 
-/// The placeholder locations the kit uses: KV v2 mount `secret`.
+/// Returns the placeholder locations the kit uses, on the KV v2 mount `secret`.
 fn placeholders() -> (KvLocation, KvLocation) {
     let at = |path: &str| KvLocation {
         mount: "secret".into(),

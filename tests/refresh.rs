@@ -4,27 +4,14 @@
 
 mod common;
 
-use common::admin::VaultAdmin;
-use common::ROOT_TOKEN;
-use kriptomat_testkit::vault::{FakeVault, FakeVaultOptions};
-
-fn fake() -> (FakeVault, VaultAdmin) {
-    let vault = FakeVault::start_with(FakeVaultOptions {
-        root_token: ROOT_TOKEN.to_owned(),
-        ..FakeVaultOptions::default()
-    });
-    let admin = VaultAdmin::new(&vault.addr(), ROOT_TOKEN);
-    (vault, admin)
-}
-
 #[test]
 fn shared_cases_against_fake_vault() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     common::cases::run_all(&admin);
 }
 
 #[test]
 fn fake_only_cases() {
-    let (vault, admin) = fake();
+    let (vault, admin) = common::start_fake();
     common::fake_cases::run_all(&vault, &admin);
 }

@@ -3,25 +3,14 @@
 
 mod common;
 
-use common::admin::VaultAdmin;
-use common::{Scenario, EMAIL, ROOT_TOKEN};
-use kriptomat_testkit::vault::{FakeVault, FakeVaultOptions};
+use common::{Scenario, EMAIL};
 use serde_json::json;
-
-fn fake() -> (FakeVault, VaultAdmin) {
-    let vault = FakeVault::start_with(FakeVaultOptions {
-        root_token: ROOT_TOKEN.to_owned(),
-        ..FakeVaultOptions::default()
-    });
-    let admin = VaultAdmin::new(&vault.addr(), ROOT_TOKEN);
-    (vault, admin)
-}
 
 #[test]
 fn eight_concurrent_runs_one_login() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     let mut scenario = Scenario::new(&admin, 2, false);
-    // The simulator answers slowly, so every run finds the lock taken.
+    // The simulator responds slowly, so every run finds the lock taken.
     scenario
         .sim
         .set_response_delay(std::time::Duration::from_millis(1500));
@@ -62,7 +51,7 @@ fn eight_concurrent_runs_one_login() {
 
 #[test]
 fn concurrent_runs_exit_75_when_holder_is_slow() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     let mut scenario = Scenario::new(&admin, 2, false);
     scenario
         .sim
@@ -84,7 +73,7 @@ fn concurrent_runs_exit_75_when_holder_is_slow() {
 
 #[test]
 fn lockout_after_three_rejections() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     let mut scenario = Scenario::new(&admin, 2, false);
     scenario.use_short_totp_period();
     let mut wrong = scenario.default_credentials();
@@ -120,7 +109,7 @@ fn lockout_after_three_rejections() {
 
 #[test]
 fn reset_flag_clears_lockout() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     let scenario = Scenario::new(&admin, 2, false);
     // A count stored without the credentials' fingerprint belongs to no
     // credentials, so it blocks nothing; the failing run below records one.
@@ -148,7 +137,7 @@ fn reset_flag_clears_lockout() {
 
 #[test]
 fn replayed_step_retried_with_next() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     let scenario = Scenario::with_clock(&admin, 2, false, Some(1234567880));
     let mut account = scenario.account.clone();
     account.seed = common::seed_bytes(common::RFC_SEED);
@@ -167,7 +156,7 @@ fn replayed_step_retried_with_next() {
 
 #[test]
 fn stored_step_waited_out() {
-    let (_vault, admin) = fake();
+    let (_vault, admin) = common::start_fake();
     let scenario = Scenario::with_clock(&admin, 2, false, Some(1234567880));
     let mut account = scenario.account.clone();
     account.seed = common::seed_bytes(common::RFC_SEED);

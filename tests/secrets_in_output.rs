@@ -1,7 +1,7 @@
-//! Every end-to-end case again at the highest verbosity (`-vvv` and
-//! `RUST_LOG=trace`, which also opens the logs of vaultrs, reqwest and
-//! hyper), asserting that no output contains a sentinel secret: password,
-//! client secret, seed, email, TOTP codes, access tokens or Vault tokens.
+//! Every end-to-end case again at the highest verbosity: `-vvv` and
+//! `RUST_LOG=trace`, which also opens the logs of vaultrs, reqwest and hyper.
+//! No output may contain a sentinel secret: password, client secret, seed,
+//! email, TOTP codes, access tokens or Vault tokens.
 
 mod common;
 

@@ -20,8 +20,8 @@ pub struct Vault {
     addr: String,
     max_retries: u32,
     retry_base: Duration,
-    /// Which CAs verify Vault's certificate, and the name checked, for
-    /// TLS error messages.
+    /// Description of the CAs that verify Vault's certificate and of the
+    /// name checked, for TLS error messages.
     trust: String,
 }
 
@@ -33,10 +33,10 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
-/// Why a Vault request failed.
+/// Cause of a failed Vault request.
 #[derive(Debug)]
 pub enum FailureKind {
-    /// Vault answered with an error status.
+    /// Vault responded with an error status.
     Status {
         code: u16,
         errors: Vec<String>,
@@ -44,9 +44,9 @@ pub enum FailureKind {
         /// envelope of a soft-deleted KV v2 version.
         body: Option<serde_json::Value>,
     },
-    /// No answer: refused connection, timeout, TLS failure.
+    /// No response: refused connection, timeout, TLS failure.
     Transport { detail: String, tls: bool },
-    /// An answer that is not what the endpoint returns.
+    /// A response that is not what the endpoint returns.
     Unexpected(String),
 }
 
@@ -231,7 +231,7 @@ impl Vault {
                 method: method.to_owned(),
                 path: format!("/v1/{path}"),
                 status: 0,
-                message: format!(": unexpected answer ({detail})"),
+                message: format!(": unexpected response ({detail})"),
                 hint: "check that VAULT_ADDR points at Vault and not at a proxy page".to_owned(),
             },
         }

@@ -34,7 +34,7 @@ pub fn wipe(value: &mut Value) {
     }
 }
 
-/// What a read found at a path.
+/// Result of reading a path.
 pub enum Stored {
     /// Live data, with the KV v2 version it came from (0 on KV v1).
     Present { data: SecretData, version: u64 },
@@ -95,7 +95,7 @@ impl rustify::endpoint::Endpoint for CapabilitiesSelf {
 
 /// Checks, before the login uses up a TOTP step, that the token may write
 /// the secret: `update` when it exists, `create` when not. When Vault does
-/// not answer the check (an older server, or a policy without Vault's
+/// not respond to the check (an older server, or a policy without Vault's
 /// `default` policy), the run goes on and the write itself decides.
 pub async fn check_write_access(
     vault: &Vault,

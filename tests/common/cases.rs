@@ -4,7 +4,7 @@
 //!
 //! Each case sets up its own KV mount through the HTTP API, runs the real
 //! binary, and checks the exit code, what the simulated API received and
-//! what Vault holds afterwards.
+//! what Vault contains afterwards.
 
 use super::admin::VaultAdmin;
 use super::{seed_bytes, Run, Scenario, CLIENT_ID, EMAIL, MAX_VERBOSITY, RFC_SEED, SEED};
@@ -89,7 +89,7 @@ fn assert_failure(scenario: &Scenario, run: &Run, code: i32, needle: &str) {
     scenario.assert_quiet_about_secrets(run);
 }
 
-/// The JSON body of the only login the simulator received.
+/// Returns the JSON body of the only login the simulator received.
 fn single_login(scenario: &Scenario) -> Value {
     let requests = scenario.sim.requests();
     assert_eq!(requests.len(), 1, "expected one login");
@@ -496,7 +496,7 @@ fn api_422_keeps_token(admin: &VaultAdmin) {
 }
 
 fn api_5xx_and_html_exit_69(admin: &VaultAdmin) {
-    // Transient answers are retried with a fresh TOTP step each time; a
+    // Transient responses are retried with a fresh TOTP step each time; a
     // 2-second period keeps the step waits short.
     let responses = [
         (

@@ -181,16 +181,19 @@ fn transient_vault_error_retried(vault: &FakeVault, admin: &VaultAdmin) {
     assert_eq!(scenario.sim.logins_succeeded(), 1);
 }
 
+/// Rejects `count` writes to exactly `path` as a lost check-and-set.
+fn cas_mismatch(path: &str, count: usize) -> Fault {
+    let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
+    Fault::status("POST", path, 400, body.to_vec())
+        .exact()
+        .times(count)
+}
+
 fn write_conflict_exit_75(vault: &FakeVault, admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
     scenario.put_token(json!({"access_token": "previous", "expires_at": "2000-01-01T00:00:00Z"}));
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
-    let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(
-        Fault::status("POST", &path, 400, body.to_vec())
-            .exact()
-            .times(3),
-    );
+    vault.inject(cas_mismatch(&path, 3));
     let run = scenario.run(&[]);
     assert_eq!(run.code, 75, "{}", run.stderr);
     assert!(run.stderr.contains("write conflict"), "{}", run.stderr);
@@ -202,12 +205,7 @@ fn lost_race_keeps_later_token(vault: &FakeVault, admin: &VaultAdmin) {
     let later = json!({"access_token": "other-run", "expires_at": super::cases::future(7200)});
     scenario.put_token(later.clone());
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
-    let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(
-        Fault::status("POST", &path, 400, body.to_vec())
-            .exact()
-            .times(1),
-    );
+    vault.inject(cas_mismatch(&path, 1));
     let run = scenario.run(&["--force"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("kept it"), "{}", run.stdout);
@@ -218,12 +216,7 @@ fn lost_race_keeps_later_token(vault: &FakeVault, admin: &VaultAdmin) {
 fn lost_race_rewrites_older_token(vault: &FakeVault, admin: &VaultAdmin) {
     let scenario = Scenario::new(admin, 2, false);
     let path = format!("/v1/{}/data/kriptomat/token", scenario.mount);
-    let body = br#"{"errors":["check-and-set parameter did not match the current version"]}"#;
-    vault.inject(
-        Fault::status("POST", &path, 400, body.to_vec())
-            .exact()
-            .times(1),
-    );
+    vault.inject(cas_mismatch(&path, 1));
     let run = scenario.run(&[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(

@@ -9,6 +9,7 @@ pub mod fake_cases;
 use admin::VaultAdmin;
 use kriptomat_testkit::clock::{TestClock, CLOCK_ENV};
 use kriptomat_testkit::kriptomat::{Account, Simulator};
+use kriptomat_testkit::vault::{FakeVault, FakeVaultOptions};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +30,17 @@ pub const ROOT_TOKEN: &str = "hvs.SENTINEL-root-5e1d";
 
 /// The RFC 6238 test seed: ASCII `12345678901234567890`.
 pub const RFC_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+/// Starts an in-process fake Vault with the sentinel root token, and an
+/// admin connection to it.
+pub fn start_fake() -> (FakeVault, VaultAdmin) {
+    let vault = FakeVault::start_with(FakeVaultOptions {
+        root_token: ROOT_TOKEN.to_owned(),
+        ..FakeVaultOptions::default()
+    });
+    let admin = VaultAdmin::new(&vault.addr(), ROOT_TOKEN);
+    (vault, admin)
+}
 
 /// Decodes a base32 seed as the tool does.
 pub fn seed_bytes(seed: &str) -> Vec<u8> {
@@ -253,7 +265,7 @@ impl<'a> Scenario<'a> {
             .collect()
     }
 
-    /// Every secret of this scenario, including tokens the API issued.
+    /// Returns every secret of this scenario, including tokens the API issued.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets = vec![
             EMAIL.to_owned(),

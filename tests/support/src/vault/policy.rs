@@ -18,7 +18,7 @@ pub enum Capability {
 }
 
 impl Capability {
-    /// Returns the name Vault uses in policies and answers.
+    /// Returns the name Vault uses in policies and responses.
     pub fn name(self) -> &'static str {
         match self {
             Capability::Create => "create",
@@ -199,7 +199,7 @@ impl Acl {
         }
     }
 
-    /// Lists the capabilities on `path` as `sys/capabilities-self` answers:
+    /// Lists the capabilities on `path` as `sys/capabilities-self` returns them:
     /// `["root"]` for a root token, `["deny"]` when no rule matches.
     pub fn capabilities(&self, path: &str) -> Vec<String> {
         if self.root {

@@ -248,7 +248,7 @@ pub fn ui_mounts(state: &State, call: &Call) -> Reply {
 /// Serves `sys/policies/acl/` (list) and `sys/policies/acl/<name>`.
 /// Serves `POST sys/capabilities-self`: the calling token's capabilities on
 /// each path of `paths` (or the older single `path`), keyed by path, plus
-/// `capabilities` for the first one, as Vault's answer has both.
+/// `capabilities` for the first one, as Vault's response has both.
 pub fn capabilities_self(call: &Call) -> Reply {
     if call.operation != Operation::Write {
         return unsupported_operation();
