@@ -187,7 +187,7 @@ impl Api {
             .body(json.to_vec())
             .send()
             .await
-            .map_err(|e| LoginFailure::transient(self.transport_error(&e)))?;
+            .map_err(|e| self.transport_error(&e))?;
         drop(json);
         let status = response.status().as_u16();
         let skew = clock_skew(response.headers(), clock.now());
@@ -200,7 +200,7 @@ impl Api {
             response
                 .bytes()
                 .await
-                .map_err(|e| LoginFailure::transient(self.transport_error(&e)))?
+                .map_err(|e| self.transport_error(&e))?
                 .to_vec(),
         );
         info!(status, "login response received");
@@ -341,13 +341,24 @@ impl Api {
         }
     }
 
-    fn transport_error(&self, error: &reqwest::Error) -> Error {
-        // reqwest's own text includes the URL; only the causes are kept.
-        let detail = match crate::vault::client::transport(error) {
-            crate::vault::client::FailureKind::Transport { detail, .. } => detail,
-            _ => "request failed".to_owned(),
+    /// Describes a failed request without its URL (reqwest's own text
+    /// includes it). A TLS failure is final: a retry meets the same
+    /// certificate.
+    fn transport_error(&self, error: &reqwest::Error) -> LoginFailure {
+        let (detail, tls) = match crate::vault::client::transport(error) {
+            crate::vault::client::FailureKind::Transport { detail, tls } => (detail, tls),
+            _ => ("request failed".to_owned(), false),
         };
-        self.unavailable(detail)
+        if tls {
+            let error = Error::ApiUnavailable {
+                endpoint: self.endpoint.clone(),
+                detail: format!("TLS failed: {detail}"),
+                hint: "check --api-cacert (KRIPTOMAT_API_CACERT) and the API's certificate"
+                    .to_owned(),
+            };
+            return LoginFailure::fatal(error);
+        }
+        LoginFailure::transient(self.unavailable(detail))
     }
 }
 

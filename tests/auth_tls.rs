@@ -422,3 +422,40 @@ fn tls_client_certificate() {
     assert_eq!(run.code, 64, "{}", run.stderr);
     assert!(run.stderr.contains("VAULT_CLIENT_KEY"), "{}", run.stderr);
 }
+
+#[test]
+fn api_private_ca() {
+    // The TLS fake Vault stands in for an HTTPS API: what matters is whether
+    // the handshake succeeds, not what it responds to the login.
+    let pki = TestPki::new();
+    let (https_server, _) = tls_fake(&pki, &["127.0.0.1"], false);
+    let (_vault, admin) = common::start_fake();
+    let mut scenario = Scenario::new(&admin, 2, false);
+    scenario.set_env("KRIPTOMAT_API_URL", &https_server.addr());
+    let untrusted = scenario.run(&[]);
+    assert_eq!(untrusted.code, 69, "{}", untrusted.stderr);
+    assert!(
+        untrusted.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+
+    let files = pki.write_files("kriptomat");
+    scenario.set_env("KRIPTOMAT_API_CACERT", &files.ca_cert.display().to_string());
+    let trusted = scenario.run(&[]);
+    assert_eq!(trusted.code, 69, "{}", trusted.stderr);
+    assert!(
+        trusted.stderr.contains("HTTP 404"),
+        "the handshake succeeded: {}",
+        trusted.stderr
+    );
+
+    scenario.set_env("KRIPTOMAT_API_CACERT", "/nonexistent/ca.pem");
+    let missing = scenario.run(&[]);
+    assert_eq!(missing.code, 64, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("/nonexistent/ca.pem"),
+        "{}",
+        missing.stderr
+    );
+}

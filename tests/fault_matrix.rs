@@ -157,7 +157,7 @@ fn vault_rows() -> Vec<Row> {
                 Fault::status(m, p, 200, "{not json").exact()
             }),
             69,
-            "unexpected answer",
+            "unexpected response",
             0,
             Untouched,
         ),
@@ -265,7 +265,7 @@ fn vault_rows() -> Vec<Row> {
                 Fault::status(m, p, 200, "<html>proxy</html>").exact()
             }),
             69,
-            "unexpected answer",
+            "unexpected response",
             0,
             Untouched,
         ),
@@ -413,7 +413,7 @@ fn vault_rows() -> Vec<Row> {
                 Fault::status(m, p, 200, "{not json").exact()
             }),
             69,
-            "unexpected answer",
+            "unexpected response",
             1,
             Untouched,
         ),

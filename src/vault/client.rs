@@ -303,7 +303,7 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     exponential.mul_f64(jitter)
 }
 
-/// Sorts a vaultrs error into status, transport or unexpected answer.
+/// Sorts a vaultrs error into status, transport or unexpected response.
 fn classify(error: vaultrs::error::ClientError) -> FailureKind {
     use rustify::errors::ClientError as Http;
     use vaultrs::error::ClientError as V;
