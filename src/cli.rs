@@ -42,7 +42,7 @@ pub enum Command {
 /// Flags of `refresh`.
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
-    /// Skip the login when the stored token has at least this long left (e.g. 20m).
+    /// Skip the login when the stored token has at least this long left [default: 20m].
     #[arg(
         long,
         env = "KRIPTOMAT_MIN_REMAINING",
@@ -77,7 +77,7 @@ pub struct RefreshArgs {
     )]
     pub lock_wait: Option<String>,
 
-    /// Wait for the next TOTP step when less than this is left of the current one.
+    /// Wait for the next TOTP step when less than this is left of the current one [default: 5s].
     #[arg(
         long,
         env = "KRIPTOMAT_TOTP_MARGIN",

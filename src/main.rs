@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use std::process::ExitCode;
 use vault_kriptomat::cli::{Cli, Command};
@@ -19,7 +20,18 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            let _ = error.print();
+            // One line, as for every other failure: clap's first line states
+            // the problem; its usage block follows on later lines.
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let problem = match error.kind() {
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                | ErrorKind::MissingSubcommand => "missing command",
+                _ => first.trim_start_matches("error: "),
+            };
+            eprintln!(
+                "vault-kriptomat: error: {problem}; run `vault-kriptomat refresh --help` for usage"
+            );
             return ExitCode::from(EXIT_USAGE);
         }
     };
