@@ -20,9 +20,12 @@ fn base_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// Arguments, variables set (an empty value removes one), expected text.
+type UsageCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn invalid_settings_exit_64() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    let cases: &[UsageCase] = &[
         (
             &["refresh", "--bogus"],
             &[],
