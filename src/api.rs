@@ -80,7 +80,8 @@ pub struct LoginFailure {
 }
 
 impl LoginFailure {
-    fn fatal(error: Error) -> Self {
+    /// Wraps an error that a retry would not change.
+    pub fn fatal(error: Error) -> Self {
         LoginFailure {
             error,
             class: FailureClass::Final,
@@ -175,8 +176,10 @@ impl Api {
             client_secret: credentials.client_secret.expose(),
             expires_in: self.session_ttl,
         };
-        // The serialised body contains the password and code, so it is wiped once sent.
-        let json = Zeroizing::new(serde_json::to_vec(&body).expect("the login body serialises"));
+        // The serialised body contains the password and code. reqwest takes
+        // the buffer and frees it unwiped once sent, so it is moved in and no
+        // second copy stays here.
+        let json = serde_json::to_vec(&body).expect("the login body serialises");
         debug!(endpoint = %self.endpoint, session_ttl = ?self.session_ttl, "sending login");
         let response = self
             .http
@@ -184,11 +187,10 @@ impl Api {
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .header("X-Requested-With", "XMLHttpRequest")
-            .body(json.to_vec())
+            .body(json)
             .send()
             .await
             .map_err(|e| self.transport_error(&e))?;
-        drop(json);
         let status = response.status().as_u16();
         let skew = clock_skew(response.headers(), clock.now());
         let retry_after = response

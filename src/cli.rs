@@ -9,7 +9,9 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Keeps a Kriptomat partners API access token fresh in HashiCorp Vault.
-#[derive(Debug, Parser)]
+// No `Debug`: the Vault token can be given as a flag, and a formatted
+// command line must never reach a log.
+#[derive(Parser)]
 #[command(name = "vault-kriptomat", version, about, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
@@ -88,7 +90,7 @@ pub struct RefreshArgs {
 }
 
 /// The standard Vault client settings.
-#[derive(Debug, Args)]
+#[derive(Args)]
 #[command(next_help_heading = "Vault connection")]
 pub struct VaultArgs {
     /// Vault address [default: https://127.0.0.1:8200].
@@ -203,7 +205,7 @@ pub struct VaultArgs {
 }
 
 /// Vault authentication settings.
-#[derive(Debug, Args)]
+#[derive(Args)]
 #[command(next_help_heading = "Vault authentication")]
 pub struct AuthArgs {
     /// Auth method: token, kubernetes or approle [default: token].

@@ -5,10 +5,10 @@
 //! settings (tokens, JWT, secret ID) are read here too, so a run that would
 //! fail on them fails before it talks to Vault.
 
-use crate::cli::{ApiArgs, AuthArgs, Cli, PathArgs, RefreshArgs, VaultArgs};
+use crate::cli::{ApiArgs, AuthArgs, Cli, Command, PathArgs, VaultArgs};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::vault::auth::VaultAuth;
+use crate::vault::auth::{GivenSecrets, VaultAuth};
 use crate::vault::path::{KvPath, KvVersionSetting};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -90,8 +90,14 @@ pub struct ApiConfig {
 
 impl Config {
     /// Validates the raw flags of `refresh`.
-    pub fn from_cli(cli: &Cli, refresh: &RefreshArgs) -> Result<Config, Error> {
-        let vault = vault_config(&cli.vault, &cli.auth)?;
+    /// The Vault token and role ID are moved out of `cli` into secrets.
+    pub fn from_cli(cli: &mut Cli) -> Result<Config, Error> {
+        let given = GivenSecrets {
+            vault_token: cli.vault.vault_token.take().map(Secret::new),
+            role_id: cli.auth.role_id.take().map(Secret::new),
+        };
+        let vault = vault_config(&cli.vault, &cli.auth, given)?;
+        let Command::Refresh(refresh) = &cli.command;
         let (credentials, token_path) = paths(&cli.paths)?;
         let kv_version = match cli.paths.kv_version.as_deref().map(str::trim) {
             None | Some("auto") | Some("") => KvVersionSetting::Auto,
@@ -157,7 +163,11 @@ impl Config {
     }
 }
 
-fn vault_config(args: &VaultArgs, auth: &AuthArgs) -> Result<VaultConfig, Error> {
+fn vault_config(
+    args: &VaultArgs,
+    auth: &AuthArgs,
+    given: GivenSecrets,
+) -> Result<VaultConfig, Error> {
     let addr = parse_base_url(
         args.vault_addr.as_deref().unwrap_or(DEFAULT_VAULT_ADDR),
         "--vault-addr (VAULT_ADDR)",
@@ -220,7 +230,7 @@ fn vault_config(args: &VaultArgs, auth: &AuthArgs) -> Result<VaultConfig, Error>
     }
     Ok(VaultConfig {
         addr,
-        auth: VaultAuth::from_args(auth, args.vault_token.as_deref())?,
+        auth: VaultAuth::from_args(auth, given)?,
         namespace,
         tls,
         timeout,

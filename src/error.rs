@@ -14,6 +14,8 @@ pub const EXIT_USAGE: u8 = 64;
 pub const EXIT_DATA: u8 = 65;
 /// Exit code for an unreachable, sealed or failing Vault or API (`EX_UNAVAILABLE`).
 pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code for an internal error, a bug (`EX_SOFTWARE`).
+pub const EXIT_SOFTWARE: u8 = 70;
 /// Exit code for rate limits, held locks and lost write races (`EX_TEMPFAIL`).
 pub const EXIT_TEMPFAIL: u8 = 75;
 /// Exit code for denied Vault access and rejected logins (`EX_NOPERM`).
@@ -60,12 +62,12 @@ pub enum Error {
     },
 
     /// Vault responded to a request with an error the tool cannot act on.
-    #[error("Vault rejected {method} {path}: HTTP {status}{message}; {hint}")]
+    #[error("Vault rejected {method} {path}: {detail}; {hint}")]
     VaultRequestFailed {
         method: String,
         path: String,
-        status: u16,
-        message: String,
+        /// The status and Vault's messages, or what was wrong with the response.
+        detail: String,
         hint: String,
     },
 
@@ -85,6 +87,14 @@ pub enum Error {
     /// Another run holds the refresh lock and no fresh token appeared.
     #[error("another refresh holds the lock at {path} and no fresh token appeared within {waited}s; run again later")]
     LockHeld { path: String, waited: u64 },
+
+    /// Another run took the lock over after it expired.
+    #[error("lost the refresh lock at {path} to another run before logging in; run again later")]
+    LockLost { path: String },
+
+    /// A signal stopped the run before it finished.
+    #[error("interrupted by a signal before a new token was written; the stored token is unchanged and the lock released, so the next run retries")]
+    Interrupted,
 
     /// Too many consecutive logins were rejected with these credentials.
     #[error("login disabled after {failures} rejected logins with the credentials at {credentials} (count kept at {path}); fix the credentials (writing a new version resets the count) or run with --reset-failures")]
@@ -127,9 +137,11 @@ impl Error {
             Error::VaultUnavailable { .. }
             | Error::VaultRequestFailed { .. }
             | Error::ApiUnavailable { .. } => EXIT_UNAVAILABLE,
-            Error::WriteConflict { .. } | Error::ApiRateLimited { .. } | Error::LockHeld { .. } => {
-                EXIT_TEMPFAIL
-            }
+            Error::WriteConflict { .. }
+            | Error::ApiRateLimited { .. }
+            | Error::LockHeld { .. }
+            | Error::LockLost { .. }
+            | Error::Interrupted => EXIT_TEMPFAIL,
             Error::VaultDenied { .. } | Error::ApiRejected { .. } | Error::LockedOut { .. } => {
                 EXIT_NOPERM
             }

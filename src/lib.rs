@@ -26,6 +26,7 @@ pub mod lock;
 pub mod logging;
 pub mod refresh;
 pub mod secret;
+pub mod shutdown;
 pub mod token;
 pub mod totp;
 pub mod vault;

@@ -27,6 +27,8 @@ pub struct Lock {
     location: KvLocation,
     owner: String,
     version: u64,
+    /// Expiry of the record this run wrote, unix seconds.
+    expires: u64,
 }
 
 /// Returns an owner name unique to this process: host, process ID and a
@@ -75,6 +77,7 @@ pub async fn try_acquire(
                 location: location.clone(),
                 owner: owner.to_owned(),
                 version: written,
+                expires: now + LOCK_TTL.as_secs(),
             }))
         }
         Err(Error::WriteConflict { .. }) => {
@@ -131,10 +134,49 @@ pub fn rfc3339(unix: u64) -> String {
 }
 
 impl Lock {
+    /// Extends the lock when less than `needed` is left of it, so that it
+    /// cannot expire during the next step. Fails when another run took it
+    /// over, which on KV v2 the check-and-set write detects.
+    pub async fn keep(
+        &mut self,
+        vault: &Vault,
+        clock: &Clock,
+        needed: Duration,
+    ) -> Result<(), Error> {
+        let now = clock.now_secs();
+        if self.expires > now + needed.as_secs() {
+            return Ok(());
+        }
+        let expires = now + LOCK_TTL.as_secs().max(needed.as_secs() * 2);
+        let renewed = record(&self.owner, now, expires);
+        match kv::write(vault, &self.location, &renewed, self.version).await {
+            Ok(version) => {
+                debug!(path = %self.location.display(), "extended the refresh lock");
+                self.version = version;
+                self.expires = expires;
+                Ok(())
+            }
+            Err(Error::WriteConflict { .. }) => Err(Error::LockLost {
+                path: self.location.display(),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Releases the lock by writing an expired record; best effort, because
-    /// an unreleased lock expires by itself.
+    /// an unreleased lock expires by itself. On KV v1, where the write
+    /// cannot be conditional, a lock that another run has taken over since
+    /// is left alone.
     pub async fn release(self, vault: &Vault, clock: &Clock) {
         let now = clock.now_secs();
+        if self.location.version == KvVersion::V1 {
+            match still_ours(vault, &self.location, &self.owner, now).await {
+                Ok(true) => {}
+                _ => {
+                    return debug!(path = %self.location.display(), "lock no longer ours; not releasing it")
+                }
+            }
+        }
         let mut released = record("", now, now);
         released
             .0

@@ -5,14 +5,24 @@
 use clap::error::ErrorKind;
 use clap::Parser;
 use std::process::ExitCode;
-use vault_kriptomat::cli::{Cli, Command};
+use vault_kriptomat::cli::Cli;
 use vault_kriptomat::clock::Clock;
 use vault_kriptomat::config::Config;
-use vault_kriptomat::error::{Error, EXIT_USAGE};
+use vault_kriptomat::error::{Error, EXIT_SOFTWARE, EXIT_USAGE};
 use vault_kriptomat::{logging, refresh};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // A panic message can quote the data it failed on, such as a seed, so
+    // only its place in the code is printed.
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("vault-kriptomat: error: internal error{place}; this is a bug, please report it with the command you ran");
+        std::process::exit(EXIT_SOFTWARE.into());
+    }));
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
             // --help and --version print to stdout and succeed.
@@ -36,7 +46,7 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.verbose);
-    match run(&cli) {
+    match run(&mut cli) {
         Ok(summary) => {
             println!("{summary}");
             ExitCode::SUCCESS
@@ -48,9 +58,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<String, Error> {
-    let Command::Refresh(args) = &cli.command;
-    let config = Config::from_cli(cli, args)?;
+fn run(cli: &mut Cli) -> Result<String, Error> {
+    let config = Config::from_cli(cli)?;
     let clock = Clock::from_env()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

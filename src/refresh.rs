@@ -16,13 +16,14 @@
 //!    over the token fields.
 
 use crate::api::{Api, FailureClass, LoginFailure, Session};
-use crate::bookkeeping::Bookkeeping;
+use crate::bookkeeping::{Bookkeeping, CredentialsId};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::contract::lock_location;
 use crate::credentials::{self, Credentials};
 use crate::error::Error;
 use crate::lock::{self, Lock};
+use crate::shutdown::Stop;
 use crate::token;
 use crate::totp;
 use crate::vault::kv::{self, SecretData, Stored};
@@ -85,8 +86,10 @@ impl Outcome {
 }
 
 /// Runs one refresh: connects, logs in to Vault, refreshes, and revokes a
-/// Vault token that came from a login.
+/// Vault token that came from a login. A SIGTERM or SIGINT ends the run
+/// early, with the lock released and the Vault token revoked.
 pub async fn run(config: &Config, clock: &Clock) -> Result<Outcome, Error> {
+    let stop = Stop::listen();
     let mut vault = Vault::connect(&config.vault)?;
     let api = Api::new(&config.api)?;
     info!(
@@ -94,8 +97,11 @@ pub async fn run(config: &Config, clock: &Clock) -> Result<Outcome, Error> {
         auth = config.vault.auth.method(),
         "connecting to Vault"
     );
-    let session = auth::login(&mut vault, &config.vault.auth).await?;
-    let result = refresh(&vault, &api, config, clock).await;
+    let session = tokio::select! {
+        session = auth::login(&mut vault, &config.vault.auth) => session?,
+        _ = stop.requested() => return Err(Error::Interrupted),
+    };
+    let result = refresh(&vault, &api, config, clock, &stop).await;
     session.end(&vault).await;
     result
 }
@@ -147,13 +153,58 @@ async fn refresh(
     api: &Api,
     config: &Config,
     clock: &Clock,
+    stop: &Stop,
 ) -> Result<Outcome, Error> {
+    let prepared = tokio::select! {
+        prepared = prepare(vault, config, clock) => prepared?,
+        _ = stop.requested() => return Err(Error::Interrupted),
+    };
+    let (mut lock, credentials, token_location) = match prepared {
+        Prepared::Done(outcome) => return Ok(outcome),
+        Prepared::Locked(run) => {
+            let LockedRun {
+                lock,
+                credentials,
+                token_location,
+            } = *run;
+            (lock, credentials, token_location)
+        }
+    };
+    let result = tokio::select! {
+        result = refresh_locked(vault, api, config, clock, &token_location, &credentials, &mut lock) => result,
+        _ = stop.requested() => Err(Error::Interrupted),
+    };
+    lock.release(vault, clock).await;
+    result
+}
+
+/// What the locked phase needs: the lock, the checked credentials and the
+/// token's location.
+struct LockedRun {
+    lock: Lock,
+    credentials: Credentials,
+    token_location: KvLocation,
+}
+
+/// The state of a run once it may log in, or its outcome when it need not.
+enum Prepared {
+    Done(Outcome),
+    Locked(Box<LockedRun>),
+}
+
+/// Everything before the login: mounts, the stored token, the credentials,
+/// the lockout guard and the lock.
+async fn prepare(vault: &Vault, config: &Config, clock: &Clock) -> Result<Prepared, Error> {
     let token_location = kv::resolve(vault, &config.token_path, config.kv_version).await?;
     let credentials_location = kv::resolve(vault, &config.credentials, config.kv_version).await?;
 
     let stored = read_token(vault, &token_location).await?;
+    if config.reset_failures && Bookkeeping::read(&stored.data).failures > 0 {
+        info!(path = %token_location.display(), "failure count reset by --reset-failures");
+        save_bookkeeping(vault, &token_location, |book| book.clear_failures()).await?;
+    }
     if let Some(outcome) = fresh(&stored, &token_location, config, clock) {
-        return Ok(outcome);
+        return Ok(Prepared::Done(outcome));
     }
     let credentials = credentials::read(vault, &credentials_location).await?;
     check_lockout(
@@ -165,13 +216,14 @@ async fn refresh(
     let first_expiry = token::expires_at(&stored.data);
     drop(stored);
 
-    let lock = match acquire_or_wait(vault, &token_location, first_expiry, config, clock).await? {
-        Acquired::Lock(lock) => lock,
-        Acquired::Done(outcome) => return Ok(outcome),
-    };
-    let result = refresh_locked(vault, api, config, clock, &token_location, &credentials).await;
-    lock.release(vault, clock).await;
-    result
+    match acquire_or_wait(vault, &token_location, first_expiry, config, clock).await? {
+        Acquired::Lock(lock) => Ok(Prepared::Locked(Box::new(LockedRun {
+            lock,
+            credentials,
+            token_location,
+        }))),
+        Acquired::Done(outcome) => Ok(Prepared::Done(outcome)),
+    }
 }
 
 /// Fails when the API rejected too many logins with these credentials.
@@ -245,6 +297,7 @@ async fn refresh_locked(
     clock: &Clock,
     location: &KvLocation,
     credentials: &Credentials,
+    lock: &mut Lock,
 ) -> Result<Outcome, Error> {
     let stored = read_token(vault, location).await?;
     if !config.force {
@@ -253,39 +306,75 @@ async fn refresh_locked(
         }
     }
     let mut book = Bookkeeping::read(&stored.data);
-    if config.reset_failures {
-        info!("failure count reset by --reset-failures");
-        book.clear_failures();
-    }
     check_lockout(&book, credentials, config, location)?;
     let exists = stored.version > 0 || !stored.data.0.is_empty();
     kv::check_write_access(vault, location, exists).await?;
 
     let issued_at = clock.now_secs();
-    match login(api, credentials, &mut book, config, clock).await {
-        Ok(session) => {
-            book.clear_failures();
-            write_token(vault, location, stored, &session, &book, issued_at, config).await
-        }
+    let session = match login(vault, api, credentials, &mut book, config, clock, lock).await {
+        Ok(session) => session,
         Err(failure) => {
-            save_bookkeeping(vault, location, stored, &book).await;
-            Err(failure.error)
+            record_attempts(vault, location, &book).await;
+            return Err(failure.error);
         }
+    };
+    book.clear_failures();
+    let written = write_token(
+        vault, location, stored, &session, &mut book, issued_at, config,
+    )
+    .await;
+    if written.is_err() {
+        // The login used a TOTP step; the next run must not send it again.
+        record_attempts(vault, location, &book).await;
+    }
+    written
+}
+
+/// Saves the steps used and the failures counted by this run, best effort:
+/// the run's own error is what the operator needs to see.
+async fn record_attempts(vault: &Vault, location: &KvLocation, ours: &Bookkeeping) {
+    let update = |current: &mut Bookkeeping| {
+        if let Some(step) = ours.last_step {
+            current.record_step(step);
+        }
+        // A count is kept only against the credentials it was made with,
+        // so this run's count replaces one made with other credentials.
+        if let Some(fingerprint) = &ours.fingerprint {
+            let id = CredentialsId {
+                version: ours.credentials_version,
+                fingerprint: fingerprint.clone(),
+            };
+            current.failures = current.failures_for(&id).max(ours.failures);
+            current.credentials_version = id.version;
+            current.fingerprint = Some(id.fingerprint);
+        }
+    };
+    if let Err(error) = save_bookkeeping(vault, location, update).await {
+        warn!(error = %error, "could not record this run's login attempts");
     }
 }
 
-/// Logs in, retrying transient failures and one rejected code.
+/// Logs in, retrying transient failures and one rejected code. Every
+/// attempt uses a new TOTP step, and the lock is extended before each one
+/// so that it cannot expire while the API is called.
 async fn login(
+    vault: &Vault,
     api: &Api,
     credentials: &Credentials,
     book: &mut Bookkeeping,
     config: &Config,
     clock: &Clock,
+    lock: &mut Lock,
 ) -> Result<Session, LoginFailure> {
     let started = clock.now();
+    let attempt_time =
+        config.api.timeout + Duration::from_secs(credentials.seed.period) + config.totp_margin;
     let mut attempts = 0;
     let mut code_retried = false;
     loop {
+        lock.keep(vault, clock, attempt_time)
+            .await
+            .map_err(LoginFailure::fatal)?;
         let code =
             totp::code_after(&credentials.seed, clock, config.totp_margin, book.last_step).await;
         book.record_step(code.step);
@@ -319,10 +408,11 @@ async fn login(
             FailureClass::Transient => backoff(attempts),
             FailureClass::Final => return Err(failure),
         };
-        let spent = clock.now() - started + wait.as_secs_f64();
-        if wait > Duration::ZERO
-            && (attempts >= MAX_LOGIN_ATTEMPTS || spent > LOGIN_RETRY_BUDGET.as_secs_f64())
-        {
+        // The budget covers the backoff, the next step wait and the request.
+        let next_attempt_ends =
+            clock.now() - started + wait.as_secs_f64() + attempt_time.as_secs_f64();
+        let out_of_attempts = wait > Duration::ZERO && attempts >= MAX_LOGIN_ATTEMPTS;
+        if out_of_attempts || next_attempt_ends > LOGIN_RETRY_BUDGET.as_secs_f64() {
             return Err(failure);
         }
         if wait > Duration::ZERO {
@@ -349,7 +439,7 @@ async fn write_token(
     location: &KvLocation,
     stored: StoredToken,
     session: &Session,
-    book: &Bookkeeping,
+    book: &mut Bookkeeping,
     issued_at: u64,
     config: &Config,
 ) -> Result<Outcome, Error> {
@@ -378,6 +468,9 @@ async fn write_token(
                     });
                 }
                 info!(path = %location.display(), "another writer changed the token path; writing again");
+                if let Some(step) = Bookkeeping::read(&current.data).last_step {
+                    book.record_step(step);
+                }
                 (data, version) = (current.data, current.version);
             }
             Err(error) => return Err(error),
@@ -388,34 +481,27 @@ async fn write_token(
     })
 }
 
-/// Records the used step and the failure count after a failed login,
-/// leaving the token fields as they were. Best effort: the run's error is
-/// what the operator needs to see.
+/// Updates the bookkeeping keys of the token secret as read just before
+/// the write, so the token fields written by any other run are kept (KV v1
+/// has no check-and-set to catch a stale copy). Conflicts on KV v2 are
+/// re-read and retried.
 async fn save_bookkeeping(
     vault: &Vault,
     location: &KvLocation,
-    stored: StoredToken,
-    book: &Bookkeeping,
-) {
-    let StoredToken {
-        mut data,
-        mut version,
-    } = stored;
+    update: impl Fn(&mut Bookkeeping),
+) -> Result<(), Error> {
     for _ in 0..WRITE_ATTEMPTS {
-        let mut merged = book.clone();
-        let current = Bookkeeping::read(&data);
-        if let Some(step) = current.last_step {
-            merged.record_step(step);
-        }
-        merged.failures = merged.failures.max(current.failures);
-        merged.store(&mut data);
+        let StoredToken { mut data, version } = read_token(vault, location).await?;
+        let mut book = Bookkeeping::read(&data);
+        update(&mut book);
+        book.store(&mut data);
         match kv::write(vault, location, &data, version).await {
-            Ok(_) => return,
-            Err(Error::WriteConflict { .. }) => match read_token(vault, location).await {
-                Ok(current) => (data, version) = (current.data, current.version),
-                Err(error) => return warn!(error = %error, "could not record the failed login"),
-            },
-            Err(error) => return warn!(error = %error, "could not record the failed login"),
+            Ok(_) => return Ok(()),
+            Err(Error::WriteConflict { .. }) => continue,
+            Err(error) => return Err(error),
         }
     }
+    Err(Error::WriteConflict {
+        path: location.display(),
+    })
 }

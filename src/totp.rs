@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::secret::Secret;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 /// Seeds shorter than this many bits are rejected as malformed.
@@ -47,7 +47,12 @@ impl std::fmt::Debug for TotpParams {
 /// Parses the stored seed field; `path` and `field` name it in errors.
 pub fn parse_seed(value: &Secret, path: &str, field: &str) -> Result<TotpParams, Error> {
     let text = value.expose().trim();
-    if text.len() >= 10 && text[..10].eq_ignore_ascii_case("otpauth://") {
+    // Compared as bytes: slicing the text could split a multi-byte character.
+    if text
+        .as_bytes()
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"otpauth://"))
+    {
         return parse_uri(text, path, field);
     }
     let seed = decode_base32(text).map_err(|problem| Error::bad_field(path, field, &problem))?;
@@ -275,9 +280,17 @@ pub async fn code_after(
     used: Option<u64>,
 ) -> Code {
     if let Some(used) = used {
+        let current = clock.now_secs() / params.period;
         let next_start = used.saturating_add(1).saturating_mul(params.period) as f64;
         let now = clock.now();
-        if now < next_start {
+        if used > current.saturating_add(1) {
+            // A step from a host with a fast clock, or from another period,
+            // would otherwise mean a wait of hours while holding the lock.
+            warn!(
+                ahead_secs = next_start - now,
+                "stored totp_last_step is ahead of this host's clock; ignoring it (check NTP)"
+            );
+        } else if now < next_start {
             info!(
                 wait_secs = next_start - now,
                 "TOTP step already used; waiting for the next one"
@@ -435,6 +448,35 @@ mod tests {
         .await;
         assert_eq!(code.step, 41152264);
         assert_eq!(code.code.expose(), "590587");
+    }
+
+    #[tokio::test]
+    async fn step_far_ahead_ignored() {
+        let clock = Clock::manual(1234567880.0);
+        let code = code_after(
+            &params(RFC_SEED),
+            &clock,
+            Duration::from_secs(5),
+            Some(41152262 + 240),
+        )
+        .await;
+        assert_eq!(code.step, 41152262);
+        assert_eq!(clock.now(), 1234567880.0);
+    }
+
+    #[test]
+    fn multibyte_characters_without_panic() {
+        // A thin space is white space, so the seed is valid.
+        let spaced = Secret::from("GEZDGNBVG\u{2009}Y3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(
+            code_at(&parse_seed(&spaced, "p", "f").unwrap(), 59).expose(),
+            "287082"
+        );
+        let accented = Secret::from("GEZDGNBVG\u{e9}Y3TQOJQGEZDGNBVGY3TQOJQ");
+        let error = parse_seed(&accented, "p", "totp_secret").unwrap_err();
+        assert_eq!(error.exit_code(), 65);
+        assert!(error.to_string().contains("position 10"), "{error}");
+        assert!(!error.to_string().contains("GEZDGNBVG"), "{error}");
     }
 
     #[tokio::test]

@@ -171,3 +171,67 @@ fn stored_step_waited_out() {
     assert_eq!(scenario.codes_sent(), vec!["005924".to_owned()]);
     assert!(scenario.sim.requests()[0].at_unix >= 1234567890);
 }
+
+#[test]
+fn reset_flag_works_while_token_fresh() {
+    let (_vault, admin) = common::start_fake();
+    let scenario = Scenario::new(&admin, 2, false);
+    scenario
+        .sim
+        .push_response(kriptomat_testkit::kriptomat::ScriptedResponse::json(
+            401,
+            json!({"message": "Invalid"}),
+        ));
+    let failed = scenario.run(&["--max-failures", "1"]);
+    assert_eq!(failed.code, 77, "{}", failed.stderr);
+    let mut token = scenario.stored_token().unwrap();
+    token["access_token"] = json!("still-good");
+    token["expires_at"] = json!(common::cases::future(3000));
+    scenario.put_token(token);
+    let run = scenario.run(&["--max-failures", "1", "--reset-failures"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("still fresh"), "{}", run.stdout);
+    assert_eq!(scenario.stored_token().unwrap()["login_failures"], 0);
+    assert_eq!(scenario.sim.logins_attempted(), 1);
+}
+
+#[test]
+fn sigterm_releases_lock() {
+    let (_vault, admin) = common::start_fake();
+    let scenario = Scenario::new(&admin, 2, false);
+    scenario
+        .sim
+        .set_response_delay(std::time::Duration::from_secs(20));
+    let child = scenario.spawn(&[]);
+    // Wait until the run has taken the lock and is waiting for the API.
+    let started = std::time::Instant::now();
+    while scenario.sim.requests().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no login arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted by a signal"));
+    let lock = admin
+        .get(&scenario.mount, "kriptomat/token.lock", 2)
+        .expect("lock record");
+    assert_eq!(lock["owner"], "", "released: {lock}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the run stopped at once"
+    );
+}

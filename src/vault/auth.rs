@@ -13,6 +13,14 @@ use crate::secret::Secret;
 use std::path::PathBuf;
 use tracing::{debug, info};
 
+/// Secrets given as flags or variables, moved out of the parsed command
+/// line so that no plain copy stays there.
+#[derive(Debug, Default)]
+pub struct GivenSecrets {
+    pub vault_token: Option<Secret>,
+    pub role_id: Option<Secret>,
+}
+
 /// The auth method and what it needs, with every secret already read.
 #[derive(Debug)]
 pub enum VaultAuth {
@@ -35,7 +43,7 @@ pub enum VaultAuth {
 
 impl VaultAuth {
     /// Resolves the auth method from the flags and reads its secrets.
-    pub fn from_args(args: &AuthArgs, token_flag: Option<&str>) -> Result<VaultAuth, Error> {
+    pub fn from_args(args: &AuthArgs, given: GivenSecrets) -> Result<VaultAuth, Error> {
         let method = args
             .auth
             .as_deref()
@@ -56,7 +64,7 @@ impl VaultAuth {
             }
         };
         match method {
-            "token" => token_auth(args, token_flag),
+            "token" => token_auth(args, given.vault_token),
             "kubernetes" => {
                 let role = required(
                     &args.role,
@@ -83,11 +91,14 @@ impl VaultAuth {
                 })
             }
             "approle" => {
-                let role_id = required(
-                    &args.role_id,
-                    "--role-id (KRIPTOMAT_VAULT_ROLE_ID)",
-                    "the AppRole role ID",
-                )?;
+                let role_id = given
+                    .role_id
+                    .filter(|r| !r.is_blank())
+                    .map(|r| Secret::from(r.expose().trim()))
+                    .ok_or_else(|| Error::MissingSetting {
+                        name: "--role-id (KRIPTOMAT_VAULT_ROLE_ID)".to_owned(),
+                        hint: "set it to the AppRole role ID".to_owned(),
+                    })?;
                 let secret_id = match args
                     .secret_id_file
                     .as_deref()
@@ -103,7 +114,7 @@ impl VaultAuth {
                 };
                 Ok(VaultAuth::AppRole {
                     mount: mount("approle")?,
-                    role_id: Secret::new(role_id),
+                    role_id,
                     secret_id,
                 })
             }
@@ -139,9 +150,12 @@ fn required(value: &Option<String>, name: &str, what: &str) -> Result<String, Er
 
 /// Finds the token as the Vault CLI does: VAULT_TOKEN (or the flag), then
 /// the token file, then `~/.vault-token`.
-fn token_auth(args: &AuthArgs, token_flag: Option<&str>) -> Result<VaultAuth, Error> {
-    let (token, source) = if let Some(text) = token_flag.filter(|t| !t.trim().is_empty()) {
-        (Secret::from(text.trim()), "VAULT_TOKEN".to_owned())
+fn token_auth(args: &AuthArgs, given: Option<Secret>) -> Result<VaultAuth, Error> {
+    let (token, source) = if let Some(given) = given.filter(|t| !t.is_blank()) {
+        (
+            Secret::from(given.expose().trim()),
+            "VAULT_TOKEN".to_owned(),
+        )
     } else if let Some(file) = args
         .vault_token_file
         .as_deref()

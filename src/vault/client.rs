@@ -104,9 +104,11 @@ impl Vault {
     }
 
     /// Sets the token sent on every later request.
+    /// The token goes only into vaultrs's request middleware, which sends
+    /// it; `Client::set_token` would also copy it into the settings.
     pub fn set_token(&mut self, token: &crate::secret::Secret) {
-        use vaultrs::client::Client;
-        self.client.set_token(token.expose());
+        zeroize::Zeroize::zeroize(&mut self.client.middle.token);
+        self.client.middle.token = token.expose().to_owned();
     }
 
     /// Returns Vault's address as configured, for messages.
@@ -214,8 +216,7 @@ impl Vault {
             FailureKind::Status { code, errors, .. } => Error::VaultRequestFailed {
                 method: method.to_owned(),
                 path: format!("/v1/{path}"),
-                status: code,
-                message: colon_detail(&vault_messages(&errors)),
+                detail: format!("HTTP {code}{}", colon_detail(&vault_messages(&errors))),
                 hint: "check the path and the Vault server version".to_owned(),
             },
             FailureKind::Transport { detail, tls } => Error::VaultUnavailable {
@@ -230,8 +231,7 @@ impl Vault {
             FailureKind::Unexpected(detail) => Error::VaultRequestFailed {
                 method: method.to_owned(),
                 path: format!("/v1/{path}"),
-                status: 0,
-                message: format!(": unexpected response ({detail})"),
+                detail: format!("unexpected response ({detail})"),
                 hint: "check that VAULT_ADDR points at Vault and not at a proxy page".to_owned(),
             },
         }

@@ -11,7 +11,7 @@ use kriptomat_testkit::clock::TestClock;
 use kriptomat_testkit::kriptomat::{Account, Simulator};
 use kriptomat_testkit::vault::FakeVault;
 use serde_json::json;
-use vault_kriptomat::cli::{Cli, Command};
+use vault_kriptomat::cli::Cli;
 use vault_kriptomat::clock::Clock;
 use vault_kriptomat::config::Config;
 
@@ -53,7 +53,7 @@ fn main() {
         api.url()
     );
 
-    let cli = Cli::parse_from([
+    let mut cli = Cli::parse_from([
         "vault-kriptomat",
         "refresh",
         "--vault-addr",
@@ -67,8 +67,7 @@ fn main() {
         "--token-path",
         "secret/kriptomat/token",
     ]);
-    let Command::Refresh(args) = &cli.command;
-    let config = Config::from_cli(&cli, args).expect("valid settings");
+    let config = Config::from_cli(&mut cli).expect("valid settings");
     let clock = Clock::from_env().expect("clock");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
