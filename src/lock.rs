@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
 /// How long a taken lock stays valid when its holder never releases it.
-/// Longer than a run's login phase (TOTP waits and bounded API retries).
+/// The holder extends it before each login attempt, so this only bounds
+/// how long a crashed run blocks the next ones.
 pub const LOCK_TTL: Duration = Duration::from_secs(180);
 
 /// A lock this run holds.

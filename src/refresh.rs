@@ -178,7 +178,7 @@ async fn refresh(
     result
 }
 
-/// What the locked phase needs: the lock, the checked credentials and the
+/// Inputs of the locked phase: the lock, the checked credentials and the
 /// token's location.
 struct LockedRun {
     lock: Lock,
