@@ -319,6 +319,13 @@ async fn refresh_locked(
         }
     };
     book.clear_failures();
+    if config.min_remaining.as_secs() >= session.expires_in {
+        warn!(
+            min_remaining_secs = config.min_remaining.as_secs(),
+            expires_in = session.expires_in,
+            "--min-remaining is not shorter than the token's life, so every run will log in"
+        );
+    }
     let written = write_token(
         vault, location, stored, &session, &mut book, issued_at, config,
     )

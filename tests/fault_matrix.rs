@@ -35,6 +35,8 @@ enum Break {
 enum After {
     Untouched,
     NewToken,
+    /// A token from a scripted response, stored exactly as given here.
+    Token(&'static str),
 }
 
 struct Row {
@@ -695,6 +697,7 @@ fn check_row(vault: &FakeVault, admin: &VaultAdmin, row: &Row) {
             "{}: token fields changed",
             row.name
         ),
+        After::Token(expected) => assert_eq!(stored["access_token"], expected, "{}", row.name),
         After::NewToken => {
             let issued = scenario.sim.issued_tokens();
             assert_eq!(

@@ -34,6 +34,10 @@ pub const FAKE_CASES: &[FakeCase] = &[
         transient_vault_error_retried,
     ),
     ("write conflict exit 75", write_conflict_exit_75),
+    ("kv2 version on kv1 mount", kv2_version_on_kv1_mount),
+    ("invalid token at lookup", invalid_token_at_lookup),
+    ("credentials path is mount", credentials_path_is_mount),
+    ("html 404 is not vault", html_404_is_not_vault),
     ("lost race keeps later token", lost_race_keeps_later_token),
     (
         "lost race rewrites older token",
@@ -247,4 +251,57 @@ fn cas_names_version_read(vault: &FakeVault, admin: &VaultAdmin) {
         .find(|r| r.method == "POST" && r.path.ends_with("/data/kriptomat/token"))
         .expect("token write");
     assert_eq!(write.json().unwrap()["options"]["cas"], 2);
+}
+
+fn kv2_version_on_kv1_mount(_vault: &FakeVault, admin: &VaultAdmin) {
+    let scenario = Scenario::new(admin, 1, false);
+    let run = scenario.run(&["--kv-version", "2"]);
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    assert!(run.stderr.contains("is KV v1, not v2"), "{}", run.stderr);
+    assert_eq!(scenario.sim.logins_attempted(), 0);
+    assert_eq!(admin.get(&scenario.mount, "data/kriptomat/token", 1), None);
+}
+
+fn invalid_token_at_lookup(_vault: &FakeVault, admin: &VaultAdmin) {
+    let mut scenario = Scenario::new(admin, 2, false);
+    scenario.set_env("VAULT_TOKEN", "hvs.revoked-or-never-issued");
+    let run = scenario.run(&[]);
+    assert_eq!(run.code, 77, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid, expired or revoked"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+fn credentials_path_is_mount(_vault: &FakeVault, admin: &VaultAdmin) {
+    let mut scenario = Scenario::new(admin, 2, false);
+    let mount = scenario.mount.clone();
+    scenario.set_env("KRIPTOMAT_CREDENTIALS_PATH", &mount);
+    let run = scenario.run(&[]);
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--credentials (KRIPTOMAT_CREDENTIALS_PATH)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("itself"), "{}", run.stderr);
+}
+
+fn html_404_is_not_vault(vault: &FakeVault, admin: &VaultAdmin) {
+    let scenario = Scenario::new(admin, 2, false);
+    let path = format!("/v1/{}/data/kriptomat/partner", scenario.mount);
+    let page = "<html><body>404 page not found</body></html>";
+    vault.inject(
+        Fault::status("GET", &path, 404, page)
+            .with_header("content-type", "text/html")
+            .exact(),
+    );
+    let run = scenario.run(&[]);
+    assert_eq!(run.code, 69, "{}", run.stderr);
+    assert!(run.stderr.contains("not JSON"), "{}", run.stderr);
+    assert!(run.stderr.contains("VAULT_ADDR"), "{}", run.stderr);
+    assert_eq!(scenario.sim.logins_attempted(), 0);
 }
