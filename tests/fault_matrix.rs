@@ -606,6 +606,45 @@ fn api_rows() -> Vec<Row> {
             Untouched,
         ),
         row(
+            "api 200 expires_in huge",
+            api(times(
+                ScriptedResponse::json(200, json!({"access_token": "t", "expires_in": u64::MAX})),
+                1,
+            )),
+            69,
+            "more than the",
+            1,
+            Untouched,
+        ),
+        row(
+            "api 401 echoes the request",
+            api(times(
+                ScriptedResponse::json(
+                    401,
+                    json!({"message": format!("bad password {} for {}", common::PASSWORD, common::CLIENT_SECRET)}),
+                ),
+                1,
+            )),
+            77,
+            "bad password *** for ***",
+            1,
+            Untouched,
+        ),
+        row(
+            "api 200 token padded",
+            api(times(
+                ScriptedResponse::json(
+                    200,
+                    json!({"access_token": "  kpt_padded-token\n", "expires_in": 3600}),
+                ),
+                1,
+            )),
+            0,
+            "",
+            1,
+            Token("kpt_padded-token"),
+        ),
+        row(
             "api 404 wrong base",
             api(times(
                 ScriptedResponse::json(404, json!({"message": "Not Found"})),
