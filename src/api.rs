@@ -425,7 +425,7 @@ fn rejection_hint(status: u16, body: Option<&Value>, skew: Option<i64>) -> Strin
         Some(seconds) if seconds.unsigned_abs() >= SKEW_WARNING.as_secs() => format!(
             "probable clock skew: this host's clock is {seconds} s off the API's; synchronise it (NTP) and run again"
         ),
-        _ if code_rejected => "check the totp_secret field and this host's clock, then run again after the next 30 s step".to_owned(),
+        _ if code_rejected => "check the totp_secret field and this host's clock, then run again after the next TOTP step".to_owned(),
         _ if status == 422 => "check the credential fields named above".to_owned(),
         _ => "check email, password, client_id and client_secret in the credentials secret, and the API's IP allow-list".to_owned(),
     }

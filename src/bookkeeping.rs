@@ -4,6 +4,7 @@
 //! | key | meaning |
 //! | --- | --- |
 //! | `totp_last_step` | newest TOTP step sent to the API; no later login reuses it |
+//! | `totp_period` | period of that step in seconds |
 //! | `login_failures` | consecutive logins the API rejected |
 //! | `credentials_version` | KV v2 version of the credentials those failures used |
 //! | `credentials_fingerprint` | keyed hash of the credentials those failures used |
@@ -20,6 +21,8 @@ use sha2::Sha256;
 
 /// Key of the newest TOTP step sent.
 pub const KEY_LAST_STEP: &str = "totp_last_step";
+/// Key of the TOTP period, in seconds, that `totp_last_step` counts in.
+pub const KEY_PERIOD: &str = "totp_period";
 /// Key of the consecutive rejected logins.
 pub const KEY_FAILURES: &str = "login_failures";
 /// Key of the credentials version the failures were counted against.
@@ -28,8 +31,9 @@ pub const KEY_CREDENTIALS_VERSION: &str = "credentials_version";
 pub const KEY_FINGERPRINT: &str = "credentials_fingerprint";
 
 /// Every bookkeeping key.
-pub const BOOKKEEPING_KEYS: [&str; 4] = [
+pub const BOOKKEEPING_KEYS: [&str; 5] = [
     KEY_LAST_STEP,
+    KEY_PERIOD,
     KEY_FAILURES,
     KEY_CREDENTIALS_VERSION,
     KEY_FINGERPRINT,
@@ -39,9 +43,13 @@ pub const BOOKKEEPING_KEYS: [&str; 4] = [
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bookkeeping {
     pub last_step: Option<u64>,
+    /// Period of `last_step` in seconds; 30 when an older run did not say.
+    pub period: Option<u64>,
     pub failures: u32,
     pub credentials_version: Option<u64>,
     pub fingerprint: Option<String>,
+    /// Whether this run sent a step, so that there is something to record.
+    pub sent: bool,
 }
 
 /// Identity of the credentials a run uses, to tell whether they were
@@ -62,6 +70,7 @@ impl Bookkeeping {
         };
         Bookkeeping {
             last_step: number(KEY_LAST_STEP),
+            period: number(KEY_PERIOD).filter(|p| (1..=300).contains(p)),
             failures: number(KEY_FAILURES).unwrap_or(0).min(u64::from(u32::MAX)) as u32,
             credentials_version: number(KEY_CREDENTIALS_VERSION),
             fingerprint: data
@@ -69,6 +78,7 @@ impl Bookkeeping {
                 .get(KEY_FINGERPRINT)
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            sent: false,
         }
     }
 
@@ -76,9 +86,18 @@ impl Bookkeeping {
     pub fn store(&self, data: &mut SecretData) {
         let map = &mut data.0;
         match self.last_step {
-            Some(step) => map.insert(KEY_LAST_STEP.to_owned(), Value::from(step)),
-            None => map.remove(KEY_LAST_STEP),
-        };
+            Some(step) => {
+                map.insert(KEY_LAST_STEP.to_owned(), Value::from(step));
+                map.insert(
+                    KEY_PERIOD.to_owned(),
+                    Value::from(self.period.unwrap_or(30)),
+                );
+            }
+            None => {
+                map.remove(KEY_LAST_STEP);
+                map.remove(KEY_PERIOD);
+            }
+        }
         map.insert(KEY_FAILURES.to_owned(), Value::from(self.failures));
         match (&self.credentials_version, &self.fingerprint) {
             (version, Some(fingerprint)) if self.failures > 0 => {
@@ -124,9 +143,29 @@ impl Bookkeeping {
         self.fingerprint = None;
     }
 
-    /// Remembers a sent step; the newest one wins.
-    pub fn record_step(&mut self, step: u64) {
-        self.last_step = Some(self.last_step.map_or(step, |last| last.max(step)));
+    /// Returns the unix time at which the newest sent step ends; no code
+    /// from before then may be sent again.
+    pub fn used_until(&self) -> Option<u64> {
+        let period = self.period.unwrap_or(30);
+        self.last_step
+            .map(|step| step.saturating_add(1).saturating_mul(period))
+    }
+
+    /// Remembers a sent step of the given period. Steps are compared by the
+    /// time they end, so a change of period keeps the guard working.
+    pub fn record_step(&mut self, step: u64, period: u64) {
+        let until = step.saturating_add(1).saturating_mul(period);
+        self.sent = true;
+        if self.used_until().is_none_or(|used| until >= used) {
+            self.last_step = Some(step);
+            self.period = Some(period);
+        }
+    }
+
+    /// Forgets the sent step, for a value that cannot be right.
+    pub fn forget_step(&mut self) {
+        self.last_step = None;
+        self.period = None;
     }
 }
 
@@ -166,6 +205,7 @@ mod tests {
     fn round_trip_through_secret() {
         let mut kept = Bookkeeping {
             last_step: Some(41152263),
+            period: Some(30),
             ..Bookkeeping::default()
         };
         let id = CredentialsId {
@@ -176,6 +216,7 @@ mod tests {
         let mut data = SecretData(json!({"other": 1}).as_object().unwrap().clone());
         kept.store(&mut data);
         assert_eq!(data.0["totp_last_step"], 41152263);
+        assert_eq!(data.0["totp_period"], 30);
         assert_eq!(data.0["login_failures"], 1);
         assert_eq!(data.0["credentials_version"], 3);
         assert_eq!(Bookkeeping::read(&data), kept);
@@ -226,8 +267,19 @@ mod tests {
     #[test]
     fn newest_step_kept() {
         let mut kept = Bookkeeping::default();
-        kept.record_step(10);
-        kept.record_step(8);
+        kept.record_step(10, 30);
+        kept.record_step(8, 30);
         assert_eq!(kept.last_step, Some(10));
+        assert_eq!(kept.used_until(), Some(330));
+    }
+
+    #[test]
+    fn steps_compared_across_periods() {
+        let mut kept = Bookkeeping::default();
+        kept.record_step(100, 30);
+        kept.record_step(50, 60);
+        assert_eq!((kept.last_step, kept.period), (Some(50), Some(60)));
+        kept.record_step(99, 30);
+        assert_eq!(kept.used_until(), Some(3060));
     }
 }

@@ -97,7 +97,7 @@ pub enum Error {
     Interrupted,
 
     /// Too many consecutive logins were rejected with these credentials.
-    #[error("login disabled after {failures} rejected logins with the credentials at {credentials} (count kept at {path}); fix the credentials (writing a new version resets the count) or run with --reset-failures")]
+    #[error("login disabled after {failures} rejected login(s) with the credentials at {credentials} (count kept at {path}); fix the credentials (writing a new version resets the count) or run with --reset-failures")]
     LockedOut {
         path: String,
         credentials: String,

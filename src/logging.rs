@@ -15,12 +15,15 @@ pub fn init(verbosity: u8) {
         2 => "debug",
         _ => "trace",
     };
+    let quiet = || EnvFilter::new(format!("off,vault_kriptomat={own}"));
+    // An invalid RUST_LOG falls back to the default, not to every crate's
+    // warnings.
     let filter = match std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
     {
-        Some(spec) => EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("warn")),
-        None => EnvFilter::new(format!("off,vault_kriptomat={own}")),
+        Some(spec) => EnvFilter::try_new(spec).unwrap_or_else(|_| quiet()),
+        None => quiet(),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -36,8 +36,9 @@ use tracing::{info, warn};
 /// Login attempts per run for transient failures (connection errors,
 /// timeouts, 429 and 5xx), the first included.
 pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
-/// Time a run may spend retrying the login, waits included.
-pub const LOGIN_RETRY_BUDGET: Duration = Duration::from_secs(90);
+/// Time within which every retry of the login must end, counted from the
+/// first attempt: backoff, the wait for a new TOTP step and the request.
+pub const LOGIN_RETRY_BUDGET: Duration = Duration::from_secs(120);
 /// Longest `Retry-After` honoured; a longer one ends the run with 75.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Interval at which a run waiting for the lock looks for a fresh token.
@@ -170,9 +171,40 @@ async fn refresh(
             (lock, credentials, token_location)
         }
     };
-    let result = tokio::select! {
-        result = refresh_locked(vault, api, config, clock, &token_location, &credentials, &mut lock) => result,
+    let mut book = Bookkeeping::default();
+    let phase = tokio::select! {
+        phase = login_locked(vault, api, config, clock, &token_location, &credentials, &mut lock, &mut book) => phase,
         _ = stop.requested() => Err(Error::Interrupted),
+    };
+    let result = match phase {
+        Ok(LoginPhase::Done(outcome)) => Ok(outcome),
+        // Once the API issued a token, a signal no longer stops the run:
+        // the write is what keeps that token, and it is bounded by Vault's
+        // timeouts.
+        Ok(LoginPhase::LoggedIn {
+            stored,
+            session,
+            issued_at,
+        }) => {
+            write_new_token(
+                vault,
+                &token_location,
+                stored,
+                &session,
+                &mut book,
+                issued_at,
+                config,
+            )
+            .await
+        }
+        Err(error) => {
+            // The steps sent so far are used even if the run fails or is
+            // interrupted, so the next run must not send them again.
+            if book.sent {
+                record_attempts(vault, &token_location, &book).await;
+            }
+            Err(error)
+        }
     };
     lock.release(vault, clock).await;
     result
@@ -290,7 +322,23 @@ async fn acquire_or_wait(
     }
 }
 
-async fn refresh_locked(
+/// The result of the locked phase before the token write.
+enum LoginPhase {
+    /// No login was needed after all.
+    Done(Outcome),
+    /// The API issued a token; it is to be written over `stored`.
+    LoggedIn {
+        stored: StoredToken,
+        session: Session,
+        issued_at: u64,
+    },
+}
+
+/// Reads the token again under the lock, checks the guards and logs in.
+/// `book` is kept up to date as steps are sent, so the caller can record
+/// them however this phase ends.
+#[allow(clippy::too_many_arguments)]
+async fn login_locked(
     vault: &Vault,
     api: &Api,
     config: &Config,
@@ -298,26 +346,40 @@ async fn refresh_locked(
     location: &KvLocation,
     credentials: &Credentials,
     lock: &mut Lock,
-) -> Result<Outcome, Error> {
+    book: &mut Bookkeeping,
+) -> Result<LoginPhase, Error> {
     let stored = read_token(vault, location).await?;
     if !config.force {
         if let Some(outcome) = fresh(&stored, location, config, clock) {
-            return Ok(outcome);
+            return Ok(LoginPhase::Done(outcome));
         }
     }
-    let mut book = Bookkeeping::read(&stored.data);
-    check_lockout(&book, credentials, config, location)?;
+    *book = Bookkeeping::read(&stored.data);
+    check_lockout(book, credentials, config, location)?;
     let exists = stored.version > 0 || !stored.data.0.is_empty();
     kv::check_write_access(vault, location, exists).await?;
 
-    let issued_at = clock.now_secs();
-    let session = match login(vault, api, credentials, &mut book, config, clock, lock).await {
-        Ok(session) => session,
-        Err(failure) => {
-            record_attempts(vault, location, &book).await;
-            return Err(failure.error);
-        }
-    };
+    let (session, issued_at) = login(vault, api, credentials, book, config, clock, lock)
+        .await
+        .map_err(|failure| failure.error)?;
+    Ok(LoginPhase::LoggedIn {
+        stored,
+        session,
+        issued_at,
+    })
+}
+
+/// Writes the token of a successful login, and records the step if the
+/// write fails.
+async fn write_new_token(
+    vault: &Vault,
+    location: &KvLocation,
+    stored: StoredToken,
+    session: &Session,
+    book: &mut Bookkeeping,
+    issued_at: u64,
+    config: &Config,
+) -> Result<Outcome, Error> {
     book.clear_failures();
     if config.min_remaining.as_secs() >= session.expires_in {
         warn!(
@@ -326,13 +388,9 @@ async fn refresh_locked(
             "--min-remaining is not shorter than the token's life, so every run will log in"
         );
     }
-    let written = write_token(
-        vault, location, stored, &session, &mut book, issued_at, config,
-    )
-    .await;
+    let written = write_token(vault, location, stored, session, book, issued_at, config).await;
     if written.is_err() {
-        // The login used a TOTP step; the next run must not send it again.
-        record_attempts(vault, location, &book).await;
+        record_attempts(vault, location, book).await;
     }
     written
 }
@@ -342,7 +400,7 @@ async fn refresh_locked(
 async fn record_attempts(vault: &Vault, location: &KvLocation, ours: &Bookkeeping) {
     let update = |current: &mut Bookkeeping| {
         if let Some(step) = ours.last_step {
-            current.record_step(step);
+            current.record_step(step, ours.period.unwrap_or(30));
         }
         // A count is kept only against the credentials it was made with,
         // so this run's count replaces one made with other credentials.
@@ -361,9 +419,10 @@ async fn record_attempts(vault: &Vault, location: &KvLocation, ours: &Bookkeepin
     }
 }
 
-/// Logs in, retrying transient failures and one rejected code. Every
-/// attempt uses a new TOTP step, and the lock is extended before each one
-/// so that it cannot expire while the API is called.
+/// Logs in, retrying transient failures and one rejected code, and returns
+/// the session with the time of the successful attempt. Every attempt uses
+/// a new TOTP step, and the lock is extended before each one so that it
+/// cannot expire while the API is called.
 async fn login(
     vault: &Vault,
     api: &Api,
@@ -372,27 +431,44 @@ async fn login(
     config: &Config,
     clock: &Clock,
     lock: &mut Lock,
-) -> Result<Session, LoginFailure> {
+) -> Result<(Session, u64), LoginFailure> {
+    let period = credentials.seed.period;
     let started = clock.now();
-    let attempt_time =
-        config.api.timeout + Duration::from_secs(credentials.seed.period) + config.totp_margin;
+    if let Some(until) = book.used_until() {
+        // A step from a host with a fast clock would otherwise be waited
+        // for, or, being the newest, never replaced.
+        if until as f64 > started + period as f64 + 1.0 {
+            warn!(
+                ahead_secs = until as f64 - started,
+                "stored totp_last_step is ahead of this host's clock; ignoring it"
+            );
+            book.forget_step();
+        }
+    }
+    let attempt_time = config.api.timeout + config.totp_margin;
     let mut attempts = 0;
     let mut code_retried = false;
     loop {
-        lock.keep(vault, clock, attempt_time)
+        lock.keep(vault, clock, attempt_time + Duration::from_secs(period))
             .await
             .map_err(LoginFailure::fatal)?;
-        let code =
-            totp::code_after(&credentials.seed, clock, config.totp_margin, book.last_step).await;
-        book.record_step(code.step);
+        let code = totp::code_after(
+            &credentials.seed,
+            clock,
+            config.totp_margin,
+            book.used_until(),
+        )
+        .await;
+        book.record_step(code.step, period);
         attempts += 1;
+        let issued_at = clock.now_secs();
         info!(
             step = code.step,
             attempt = attempts,
             "logging in to the partners API"
         );
         let failure = match api.login(&credentials.login, &code.code, clock).await {
-            Ok(session) => return Ok(session),
+            Ok(session) => return Ok((session, issued_at)),
             Err(failure) => failure,
         };
         let wait = match failure.class {
@@ -404,9 +480,10 @@ async fn login(
                 if !again {
                     return Err(failure);
                 }
+                // The one code retry is not subject to the retry budget.
                 code_retried = true;
                 info!("the API rejected the TOTP code; trying once more with the next step");
-                Duration::ZERO
+                continue;
             }
             FailureClass::RateLimited(Some(after)) if after > MAX_RETRY_AFTER => {
                 return Err(failure)
@@ -415,21 +492,21 @@ async fn login(
             FailureClass::Transient => backoff(attempts),
             FailureClass::Final => return Err(failure),
         };
-        // The budget covers the backoff, the next step wait and the request.
-        let next_attempt_ends =
-            clock.now() - started + wait.as_secs_f64() + attempt_time.as_secs_f64();
-        let out_of_attempts = wait > Duration::ZERO && attempts >= MAX_LOGIN_ATTEMPTS;
-        if out_of_attempts || next_attempt_ends > LOGIN_RETRY_BUDGET.as_secs_f64() {
+        // The budget covers the backoff, the wait for the next step and the
+        // request itself.
+        let retry_at = clock.now() + wait.as_secs_f64();
+        let step_wait = (code.step + 1) as f64 * period as f64 - retry_at;
+        let retry_ends = retry_at + step_wait.max(0.0) + attempt_time.as_secs_f64();
+        if attempts >= MAX_LOGIN_ATTEMPTS || retry_ends - started > LOGIN_RETRY_BUDGET.as_secs_f64()
+        {
             return Err(failure);
         }
-        if wait > Duration::ZERO {
-            info!(
-                attempt = attempts,
-                wait_ms = wait.as_millis() as u64,
-                "login failed in a transient way; retrying"
-            );
-            clock.sleep(wait).await;
-        }
+        info!(
+            attempt = attempts,
+            wait_ms = wait.as_millis() as u64,
+            "login failed in a transient way; retrying"
+        );
+        clock.sleep(wait).await;
     }
 }
 
@@ -475,8 +552,9 @@ async fn write_token(
                     });
                 }
                 info!(path = %location.display(), "another writer changed the token path; writing again");
-                if let Some(step) = Bookkeeping::read(&current.data).last_step {
-                    book.record_step(step);
+                let theirs = Bookkeeping::read(&current.data);
+                if let Some(step) = theirs.last_step {
+                    book.record_step(step, theirs.period.unwrap_or(30));
                 }
                 (data, version) = (current.data, current.version);
             }

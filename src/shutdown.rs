@@ -6,7 +6,7 @@
 //! next run is not blocked and no token outlives the run.
 
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::info;
 
 /// A signal that a stop was requested, shared by the phases of a run.
 #[derive(Clone)]
@@ -18,7 +18,7 @@ impl Stop {
         let (sender, receiver) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
-            warn!("stop requested by a signal; cleaning up");
+            info!("stop requested by a signal; cleaning up");
             let _ = sender.send(true);
         });
         Stop(receiver)

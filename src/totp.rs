@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::secret::Secret;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 use zeroize::Zeroizing;
 
 /// Seeds shorter than this many bits are rejected as malformed.
@@ -270,33 +270,25 @@ pub async fn current_code(params: &TotpParams, clock: &Clock, margin: Duration) 
     }
 }
 
-/// Computes the code to send now, for a step later than `used`: a server
-/// that follows RFC 6238 accepts each step once, so a used step is waited
-/// out.
+/// Computes the code to send now, for a step that starts at or after
+/// `used_until`, the end of the newest step already sent: a server that
+/// follows RFC 6238 accepts each step once. The caller drops a value too far
+/// ahead of the clock before calling this.
 pub async fn code_after(
     params: &TotpParams,
     clock: &Clock,
     margin: Duration,
-    used: Option<u64>,
+    used_until: Option<u64>,
 ) -> Code {
-    if let Some(used) = used {
-        let current = clock.now_secs() / params.period;
-        let next_start = used.saturating_add(1).saturating_mul(params.period) as f64;
+    if let Some(until) = used_until {
         let now = clock.now();
-        if used > current.saturating_add(1) {
-            // A step from a host with a fast clock, or from another period,
-            // would otherwise mean a wait of hours while holding the lock.
-            warn!(
-                ahead_secs = next_start - now,
-                "stored totp_last_step is ahead of this host's clock; ignoring it (check NTP)"
-            );
-        } else if now < next_start {
+        if now < until as f64 {
             info!(
-                wait_secs = next_start - now,
+                wait_secs = until as f64 - now,
                 "TOTP step already used; waiting for the next one"
             );
             clock
-                .sleep(Duration::from_secs_f64(next_start - now + 0.05))
+                .sleep(Duration::from_secs_f64(until as f64 - now + 0.05))
                 .await;
         }
     }
@@ -443,25 +435,11 @@ mod tests {
             &params(RFC_SEED),
             &clock,
             Duration::from_secs(5),
-            Some(41152263),
+            Some(41152264 * 30),
         )
         .await;
         assert_eq!(code.step, 41152264);
         assert_eq!(code.code.expose(), "590587");
-    }
-
-    #[tokio::test]
-    async fn step_far_ahead_ignored() {
-        let clock = Clock::manual(1234567880.0);
-        let code = code_after(
-            &params(RFC_SEED),
-            &clock,
-            Duration::from_secs(5),
-            Some(41152262 + 240),
-        )
-        .await;
-        assert_eq!(code.step, 41152262);
-        assert_eq!(clock.now(), 1234567880.0);
     }
 
     #[test]
@@ -486,7 +464,7 @@ mod tests {
             &params(RFC_SEED),
             &clock,
             Duration::from_secs(5),
-            Some(41152261),
+            Some(41152262 * 30),
         )
         .await;
         assert_eq!(code.step, 41152262);

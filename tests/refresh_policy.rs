@@ -92,7 +92,7 @@ fn lockout_after_three_rejections() {
     let last = scenario.run(&[]);
     assert!(
         last.stderr
-            .contains("login disabled after 3 rejected logins"),
+            .contains("login disabled after 3 rejected login(s)"),
         "{}",
         last.stderr
     );
@@ -234,4 +234,46 @@ fn sigterm_releases_lock() {
         started.elapsed() < std::time::Duration::from_secs(20),
         "the run stopped at once"
     );
+}
+
+#[test]
+fn period_change_keeps_step_guard() {
+    let (_vault, admin) = common::start_fake();
+    let scenario = Scenario::with_clock(&admin, 2, false, Some(1234567890));
+    let account = scenario.account.clone().with_period(60);
+    scenario.sim.add_account(account);
+    let mut credentials = scenario.default_credentials();
+    credentials["totp_secret"] = json!(format!(
+        "otpauth://totp/x?secret={}&period=60",
+        common::SEED
+    ));
+    scenario.put_credentials(credentials);
+    // A 30-second step that ended at 1234567890, sent before the change.
+    scenario.put_token(json!({"totp_last_step": 41152262, "totp_period": 30}));
+    let run = scenario.run(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("ahead"), "{}", run.stderr);
+    let stored = scenario.stored_token().unwrap();
+    assert_eq!(stored["totp_period"], 60);
+    assert_eq!(stored["totp_last_step"], 1234567890 / 60);
+}
+
+#[test]
+fn bogus_stored_step_replaced() {
+    let (_vault, admin) = common::start_fake();
+    let scenario = Scenario::new(&admin, 2, false);
+    scenario.put_token(json!({"totp_last_step": "18446744073709551615"}));
+    let run = scenario.run(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("ahead of this host's clock").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(scenario.sim.logins_attempted(), 1);
+    let step = scenario.stored_token().unwrap()["totp_last_step"]
+        .as_u64()
+        .unwrap();
+    assert!(step < 1 << 40, "replaced: {step}");
 }

@@ -262,7 +262,7 @@ fn login_error(vault: &Vault, failure: Failure, method: &str, mount: &str, role:
                 colon_detail(&vault_messages(errors))
             ),
             hint: format!(
-                "check the role, its bindings and the credentials of the {method} auth method"
+                "check the auth mount (--auth-mount, now {mount}), the role, its bindings and the credentials of the {method} auth method"
             ),
         },
         _ => vault.error(failure, "check the auth method's mount"),

@@ -144,7 +144,7 @@ fn kv2_refresh_writes_token_fields(admin: &VaultAdmin) {
         .collect();
     keys.sort();
     let mut expected: Vec<&str> = TOKEN_FIELDS.to_vec();
-    expected.extend(["login_failures", "totp_last_step"]);
+    expected.extend(["login_failures", "totp_last_step", "totp_period"]);
     expected.sort();
     assert_eq!(keys, expected);
     assert_eq!(stored["login_failures"], 0);
@@ -371,12 +371,7 @@ fn fresh_token_skipped(admin: &VaultAdmin) {
 fn assert_untouched(scenario: &Scenario, before: &Option<Value>) {
     let strip = |value: Option<Value>| {
         value.map(|mut v| {
-            for key in [
-                "totp_last_step",
-                "login_failures",
-                "credentials_version",
-                "credentials_fingerprint",
-            ] {
+            for key in vault_kriptomat::bookkeeping::BOOKKEEPING_KEYS {
                 v.as_object_mut().unwrap().remove(key);
             }
             v
