@@ -1,5 +1,5 @@
-//! What the tool remembers between runs, kept as keys of its own in the
-//! token secret next to the token fields:
+//! State the tool keeps between runs, as keys of its own in the token
+//! secret next to the token fields:
 //!
 //! | key | meaning |
 //! | --- | --- |
@@ -43,7 +43,7 @@ pub const BOOKKEEPING_KEYS: [&str; 5] = [
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bookkeeping {
     pub last_step: Option<u64>,
-    /// Period of `last_step` in seconds; 30 when an older run did not say.
+    /// Period of `last_step` in seconds. Missing means 30, the default period.
     pub period: Option<u64>,
     pub failures: u32,
     pub credentials_version: Option<u64>,
