@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 pub const LOGIN_PATH: &str = "api/v1/partners/auth/login";
 /// Session length when the API does not say and none was requested.
 pub const DEFAULT_EXPIRES_IN: u64 = 3600;
-/// Longest session accepted from the API: 31 days. Sessions last an hour;
+/// Maximum session length accepted from the API: 31 days. Sessions last an hour;
 /// a larger value is a broken response, and would overflow expiry arithmetic.
 pub const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
 /// A clock this far from the API's `Date` header is reported.

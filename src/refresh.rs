@@ -26,10 +26,10 @@ use crate::lock::{self, Lock};
 use crate::shutdown::Stop;
 use crate::token;
 use crate::totp;
+use crate::vault::client::backoff;
 use crate::vault::kv::{self, SecretData, Stored};
 use crate::vault::path::KvLocation;
 use crate::vault::{auth, Vault};
-use rand::Rng;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -41,6 +41,8 @@ pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
 pub const LOGIN_RETRY_BUDGET: Duration = Duration::from_secs(120);
 /// Longest `Retry-After` honoured; a longer one ends the run with 75.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Half the first login retry delay: retries wait about 1 s, then 2 s.
+const LOGIN_BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Interval at which a run waiting for the lock looks for a fresh token.
 pub const LOCK_POLL: Duration = Duration::from_secs(2);
 /// Token writes tried per run when other writers win the race.
@@ -186,7 +188,7 @@ async fn refresh(
             session,
             issued_at,
         }) => {
-            write_new_token(
+            write_token(
                 vault,
                 &token_location,
                 stored,
@@ -197,15 +199,13 @@ async fn refresh(
             )
             .await
         }
-        Err(error) => {
-            // The steps sent so far are used even if the run fails or is
-            // interrupted, so the next run must not send them again.
-            if book.sent {
-                record_attempts(vault, &token_location, &book).await;
-            }
-            Err(error)
-        }
+        Err(error) => Err(error),
     };
+    // The steps sent are used even if the run failed or was interrupted
+    // after sending them, so the next run must not send them again.
+    if result.is_err() && book.sent {
+        record_attempts(vault, &token_location, &book).await;
+    }
     lock.release(vault, clock).await;
     result
 }
@@ -369,32 +369,6 @@ async fn login_locked(
     })
 }
 
-/// Writes the token of a successful login, and records the step if the
-/// write fails.
-async fn write_new_token(
-    vault: &Vault,
-    location: &KvLocation,
-    stored: StoredToken,
-    session: &Session,
-    book: &mut Bookkeeping,
-    issued_at: u64,
-    config: &Config,
-) -> Result<Outcome, Error> {
-    book.clear_failures();
-    if config.min_remaining.as_secs() >= session.expires_in {
-        warn!(
-            min_remaining_secs = config.min_remaining.as_secs(),
-            expires_in = session.expires_in,
-            "--min-remaining is not shorter than the token's life, so every run will log in"
-        );
-    }
-    let written = write_token(vault, location, stored, session, book, issued_at, config).await;
-    if written.is_err() {
-        record_attempts(vault, location, book).await;
-    }
-    written
-}
-
 /// Saves the steps used and the failures counted by this run, best effort:
 /// the run's own error is what the operator needs to see.
 async fn record_attempts(vault: &Vault, location: &KvLocation, ours: &Bookkeeping) {
@@ -488,8 +462,10 @@ async fn login(
             FailureClass::RateLimited(Some(after)) if after > MAX_RETRY_AFTER => {
                 return Err(failure)
             }
-            FailureClass::RateLimited(after) => backoff(attempts).max(after.unwrap_or_default()),
-            FailureClass::Transient => backoff(attempts),
+            FailureClass::RateLimited(after) => {
+                backoff(LOGIN_BACKOFF_BASE, attempts).max(after.unwrap_or_default())
+            }
+            FailureClass::Transient => backoff(LOGIN_BACKOFF_BASE, attempts),
             FailureClass::Final => return Err(failure),
         };
         // The budget covers the backoff, the wait for the next step and the
@@ -510,14 +486,8 @@ async fn login(
     }
 }
 
-/// Exponential backoff with jitter: about 1 s, 2 s, 4 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(1000).saturating_mul(1 << attempt.saturating_sub(1).min(5));
-    base.mul_f64(rand::rng().random_range(0.8..1.2))
-}
-
-/// Writes the new token with check-and-set; on a lost race, re-reads and
-/// keeps whichever token expires later.
+/// Writes the token of a successful login with check-and-set. On a lost
+/// race it re-reads and keeps whichever token expires later.
 async fn write_token(
     vault: &Vault,
     location: &KvLocation,
@@ -527,6 +497,14 @@ async fn write_token(
     issued_at: u64,
     config: &Config,
 ) -> Result<Outcome, Error> {
+    book.clear_failures();
+    if config.min_remaining.as_secs() >= session.expires_in {
+        warn!(
+            min_remaining_secs = config.min_remaining.as_secs(),
+            expires_in = session.expires_in,
+            "--min-remaining is not shorter than the token's life, so every run will log in"
+        );
+    }
     let StoredToken {
         mut data,
         mut version,

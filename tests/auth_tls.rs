@@ -425,8 +425,8 @@ fn tls_client_certificate() {
 
 #[test]
 fn api_private_ca() {
-    // The TLS fake Vault stands in for an HTTPS API: what matters is whether
-    // the handshake succeeds, not what it responds to the login.
+    // The TLS fake Vault plays an HTTPS API here. Only the handshake matters,
+    // not how it responds to the login.
     let pki = TestPki::new();
     let (https_server, _) = tls_fake(&pki, &["127.0.0.1"], false);
     let (_vault, admin) = common::start_fake();

@@ -1,7 +1,7 @@
 //! Usage errors: every invalid flag or value exits 64 with one line on
-//! stderr that names the flag and the accepted form, before any network
-//! call (the Vault address here is a closed port, so a network call would
-//! exit 69 instead).
+//! stderr that names the flag and the accepted form. This happens before any
+//! network call: the Vault address here is a closed port, so a network call
+//! would exit 69 instead.
 
 mod common;
 

@@ -277,7 +277,7 @@ pub fn vault_messages(errors: &[String]) -> String {
     items.join("; ")
 }
 
-/// Returns the HTTP status of a failure, if Vault answered.
+/// Returns the HTTP status of a failure, if Vault responded.
 pub fn status_of(kind: &FailureKind) -> Option<u16> {
     match kind {
         FailureKind::Status { code, .. } => Some(*code),
@@ -295,7 +295,9 @@ fn is_transient(kind: &FailureKind) -> bool {
     }
 }
 
-fn backoff(base: Duration, attempt: u32) -> Duration {
+/// Returns the delay before retry `attempt` (from 1): `base` doubled per
+/// attempt, capped at 5 s, with 25 percent jitter either way.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let exponential = base
         .saturating_mul(1 << attempt.min(6))
         .min(Duration::from_secs(5));
@@ -318,9 +320,9 @@ fn classify(error: vaultrs::error::ClientError) -> FailureKind {
                 let body: Option<serde_json::Value> = content
                     .as_deref()
                     .and_then(|c| serde_json::from_str(c).ok());
-                // Vault always answers JSON; a page from a proxy or another
-                // server is reported as such, and retried only where a
-                // status from Vault would be.
+                // Vault always responds with JSON, so a page from a proxy or
+                // another server is reported as such. It is retried only
+                // where a status from Vault would be.
                 if body.is_none() && !(code >= 500 || code == 429 || code == 412) {
                     return FailureKind::Unexpected(format!(
                         "HTTP {code} with a body that is not JSON"

@@ -634,7 +634,7 @@ impl Fault {
         Fault::status(method, path_prefix, status, body)
     }
 
-    /// Closes the connection of matching requests without answering.
+    /// Closes the connection of matching requests without responding.
     pub fn drop_connection(method: impl IntoMethodFilter, path_prefix: &str) -> Fault {
         Fault {
             method: method.into_method_filter(),
